@@ -1,0 +1,301 @@
+//! The one error type of the daemon and its JSON rendering.
+//!
+//! Every non-2xx response has the body `{"error": "<message>", "code":
+//! "<kind>"}`, plus `"field"` when one input field is at fault. `error` keeps the
+//! exact v1 message text because v1 clients match it.
+
+use poem::{
+    Response,
+    error::ResponseError,
+    http::{StatusCode, header},
+};
+use poem_openapi::{ApiResponse, Object, payload::Json, types::ToJSON};
+
+/// Seconds a client is asked to wait before retrying after a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// The JSON body of every error response.
+#[derive(Object, Debug, Clone, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// Human-readable message. For v1 errors this is the exact v1 text.
+    pub error: String,
+    /// Machine-readable kind of error in snake case, such as `invalid_json`,
+    /// `missing_field`, `invalid_field`, `unknown_draft`, `not_found`,
+    /// `method_not_allowed`, `unsupported_media_type`, `payload_too_large`,
+    /// `forbidden_host`, `storage_unavailable` or `internal`.
+    pub code: String,
+    /// The request field at fault, when the error concerns one field.
+    #[oai(skip_serializing_if_is_none)]
+    pub field: Option<String>,
+}
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A request the client must correct: 400 with the v1 message.
+    #[error("{message}")]
+    BadRequest {
+        message: String,
+        code: &'static str,
+        field: Option<&'static str>,
+    },
+    /// No route matches the path.
+    #[error("not found")]
+    NotFound,
+    /// The path exists but not for this method.
+    #[error("method {method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
+    /// The `Host` header names a host that is not allowed (DNS-rebinding
+    /// protection).
+    #[error(
+        "host {host:?} is not allowed; send requests to localhost, 127.0.0.1 or [::1], \
+         or add the host to MIND_LITE_ALLOWED_HOSTS"
+    )]
+    ForbiddenHost { host: String },
+    /// The body is larger than the configured limit.
+    #[error(
+        "request body is larger than {limit} bytes; send a smaller body or raise \
+         MIND_LITE_MAX_BODY_BYTES"
+    )]
+    PayloadTooLarge { limit: usize },
+    /// A POST body that is not declared as JSON.
+    #[error("content type must be application/json, got {found}")]
+    UnsupportedMediaType { found: String },
+    /// Any other client error raised by the HTTP layer, with its status.
+    #[error("{message}")]
+    Rejected { status: StatusCode, message: String },
+    /// The database is locked or every connection is in use; the client should
+    /// retry.
+    #[error("storage is busy, retry the request")]
+    StorageBusy(#[source] sqlx::Error),
+    /// Any other database failure.
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    /// A bug or an unexpected state.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    /// Builds a 400 for a missing or blank required field, with v1's
+    /// `<field> is required` message.
+    pub fn required(field: &'static str) -> Self {
+        Self::BadRequest {
+            message: format!("{field} is required"),
+            code: "missing_field",
+            field: Some(field),
+        }
+    }
+
+    /// Builds a 400 for a field whose value is present but invalid.
+    pub fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            message: message.into(),
+            code: "invalid_field",
+            field: Some(field),
+        }
+    }
+
+    /// Builds v1's `invalid json` 400: a body that is not a JSON object.
+    pub fn invalid_json() -> Self {
+        Self::BadRequest {
+            message: "invalid json".to_owned(),
+            code: "invalid_json",
+            field: None,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::ForbiddenHost { .. } => StatusCode::FORBIDDEN,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Rejected { status, .. } => *status,
+            Self::StorageBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. } => code,
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::ForbiddenHost { .. } => "forbidden_host",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
+            Self::Rejected { .. } => "bad_request",
+            Self::StorageBusy(_) => "storage_unavailable",
+            Self::Database(_) | Self::Internal(_) => "internal",
+        }
+    }
+
+    /// Builds the JSON body. Server-side failures get a generic message: their
+    /// cause is logged, never sent.
+    pub fn body(&self) -> ErrorBody {
+        let error = match self {
+            Self::Database(_) | Self::Internal(_) => {
+                "internal error; the cause is in the daemon's log".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let field = match self {
+            Self::BadRequest { field, .. } => field.map(str::to_owned),
+            _ => None,
+        };
+        ErrorBody {
+            error,
+            code: self.code().to_owned(),
+            field,
+        }
+    }
+
+    /// Logs a server-side failure at ERROR with its cause chain. Client errors
+    /// are not logged here; the request log line records their status.
+    fn log_if_server_error(&self) {
+        match self {
+            Self::StorageBusy(source) => {
+                tracing::warn!(error = %source, "storage busy, asked the client to retry");
+            }
+            Self::Database(source) => {
+                tracing::error!(error = ?source, "database error while handling request");
+            }
+            Self::Internal(source) => {
+                tracing::error!(error = ?source, "internal error while handling request");
+            }
+            _ => {}
+        }
+    }
+
+    /// Renders the error as an HTTP response with the JSON error body.
+    pub fn to_response(&self) -> Response {
+        self.log_if_server_error();
+        let status = self.status();
+        let body = self.body().to_json_string();
+        let mut builder = Response::builder()
+            .status(status)
+            .content_type("application/json");
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            builder = builder.header(header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string());
+        }
+        builder.body(body)
+    }
+}
+
+impl ResponseError for AppError {
+    fn status(&self) -> StatusCode {
+        AppError::status(self)
+    }
+
+    fn as_response(&self) -> Response {
+        self.to_response()
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_busy(&error) {
+            Self::StorageBusy(error)
+        } else {
+            Self::Database(error)
+        }
+    }
+}
+
+/// Tells whether a database error is transient contention: a pool with no free
+/// connection in time, or SQLite's `SQLITE_BUSY` / `SQLITE_LOCKED` (primary
+/// result codes 5 and 6, possibly extended).
+fn is_busy(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(database_error) => database_error
+            .code()
+            .and_then(|code| code.parse::<i64>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
+        _ => false,
+    }
+}
+
+/// Error statuses of operations that take a JSON body.
+#[derive(ApiResponse, Debug)]
+pub enum RequestError {
+    /// The body is not a JSON object (`invalid json`), or a field fails
+    /// validation; `error` contains the v1 message and `field` names the field.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// The body is larger than the configured limit (`MIND_LITE_MAX_BODY_BYTES`).
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The `Content-Type` header is missing or is not `application/json`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// An unexpected failure; the cause is logged by the daemon.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The storage is busy; retry after the number of seconds in `Retry-After`.
+    #[oai(status = 503)]
+    Unavailable(
+        Json<ErrorBody>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u32,
+    ),
+}
+
+/// Error statuses of read-only operations.
+#[derive(ApiResponse, Debug)]
+pub enum StorageError {
+    /// An unexpected failure; the cause is logged by the daemon.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The storage is busy; retry after the number of seconds in `Retry-After`.
+    #[oai(status = 503)]
+    Unavailable(
+        Json<ErrorBody>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u32,
+    ),
+}
+
+impl From<AppError> for RequestError {
+    fn from(error: AppError) -> Self {
+        error.log_if_server_error();
+        let status = error.status();
+        let body = Json(error.body());
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge(body),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(body),
+            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(body, RETRY_AFTER_SECONDS),
+            StatusCode::INTERNAL_SERVER_ERROR => Self::Internal(body),
+            _ => Self::BadRequest(body),
+        }
+    }
+}
+
+impl From<AppError> for StorageError {
+    fn from(error: AppError) -> Self {
+        error.log_if_server_error();
+        let status = error.status();
+        let body = Json(error.body());
+        match status {
+            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(body, RETRY_AFTER_SECONDS),
+            _ => Self::Internal(body),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(error: sqlx::Error) -> Self {
+        AppError::from(error).into()
+    }
+}
+
+impl From<sqlx::Error> for RequestError {
+    fn from(error: sqlx::Error) -> Self {
+        AppError::from(error).into()
+    }
+}

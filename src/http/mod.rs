@@ -1,0 +1,66 @@
+//! The HTTP surface: the OpenAPI service, the spec and Swagger UI, and the
+//! middleware that every request passes through.
+
+mod body;
+mod guard;
+mod health;
+mod publish;
+mod publish_types;
+
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::{OpenApiService, Tags};
+
+pub use body::{BodyLimit, parse_json_object};
+pub use guard::AllowedHosts;
+
+use crate::{config::Settings, db::Database};
+
+/// Groups of operations in the spec.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Liveness, readiness and metrics.
+    Health,
+    /// The editorial publish queue into the digital garden (GOM).
+    Publish,
+}
+
+/// Builds the OpenAPI service over all operations.
+pub fn api_service(db: &Database) -> OpenApiService<(health::HealthApi, publish::PublishApi), ()> {
+    OpenApiService::new(
+        (
+            health::HealthApi { db: db.clone() },
+            publish::PublishApi { db: db.clone() },
+        ),
+        "mind-lite",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Local HTTP API for a personal knowledge base. Writes that a client may retry \
+         accept an `event_id`: a retry with the same id returns the first response \
+         instead of repeating the side effect. Every error response is JSON: \
+         `{\"error\": \"<message>\", \"code\": \"<kind>\"}`, plus `field` when one \
+         request field is at fault.",
+    )
+}
+
+/// Returns the OpenAPI spec as pretty-printed JSON, as served at
+/// `/openapi.json` and committed in `openapi/openapi.json`.
+pub fn spec_json(db: &Database) -> String {
+    api_service(db).spec()
+}
+
+/// Builds the whole application: API routes, `/openapi.json`, `/docs`, and the
+/// guard middleware (host check, JSON errors, request log).
+pub fn app(db: &Database, settings: &Settings) -> impl Endpoint + 'static {
+    let api = api_service(db);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+
+    let allowed_hosts = AllowedHosts::new(&settings.allowed_hosts);
+    Route::new()
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .nest("/", api)
+        .data(BodyLimit(settings.max_body_bytes))
+        .around(move |endpoint, request| guard::guard(endpoint, request, allowed_hosts.clone()))
+}

@@ -1,0 +1,312 @@
+//! The replay ledger: one generic implementation of idempotent operations.
+//!
+//! With an event id, the ledger lookup, the side effect and the ledger insert run
+//! in ONE `BEGIN IMMEDIATE` transaction on the single writer connection, so two
+//! requests with the same new event id cannot both miss the ledger: the second
+//! waits for the first to commit, then finds its record and replays it. A request
+//! that fails rolls back and leaves no record, so a corrected retry with the same
+//! event id executes.
+
+use futures_util::future::BoxFuture;
+use poem_openapi::{
+    Enum, Object,
+    types::{ParseFromJSON, ToJSON},
+};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::{
+    error::AppError,
+    fields::{EventId, JsonObject},
+    time::now_rfc3339,
+};
+
+/// The operations that accept an `event_id`. An event id is scoped to its
+/// operation: the same id may be used once for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    PublishMark,
+    PublishExport,
+    PublishConfirm,
+}
+
+impl Operation {
+    /// The name stored in `replay_records.operation`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PublishMark => "publish_mark",
+            Self::PublishExport => "publish_export",
+            Self::PublishConfirm => "publish_confirm",
+        }
+    }
+}
+
+/// Why a response was or was not served from the ledger.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum IdempotencyReason {
+    /// The request carried no event id; nothing was recorded.
+    NotProvided,
+    /// First successful use of the event id; the response was recorded.
+    Accepted,
+    /// The event id was seen before; this is the recorded response.
+    DuplicateEventId,
+}
+
+/// How the idempotency key of a request was handled.
+#[derive(Object, Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    /// The trimmed event id, or `null` when the request had none.
+    pub event_id: Option<String>,
+    /// `true` when this response is a replay of the first response.
+    pub duplicate: bool,
+    /// `not_provided`, `accepted` or `duplicate_event_id`.
+    pub reason: IdempotencyReason,
+}
+
+impl Idempotency {
+    /// The object for a request without an event id; also the placeholder
+    /// that operations put in a response before [`run_once`] fills it in.
+    pub fn not_provided() -> Self {
+        Self {
+            event_id: None,
+            duplicate: false,
+            reason: IdempotencyReason::NotProvided,
+        }
+    }
+
+    fn accepted(event_id: &EventId) -> Self {
+        Self {
+            event_id: Some(event_id.as_str().to_owned()),
+            duplicate: false,
+            reason: IdempotencyReason::Accepted,
+        }
+    }
+
+    fn duplicate(event_id: &EventId) -> Self {
+        Self {
+            event_id: Some(event_id.as_str().to_owned()),
+            duplicate: true,
+            reason: IdempotencyReason::DuplicateEventId,
+        }
+    }
+}
+
+/// A response of an idempotent operation: it ends with an `idempotency` object
+/// and can be stored as JSON and read back.
+pub trait IdempotentResponse: ToJSON + ParseFromJSON + Send {
+    fn set_idempotency(&mut self, idempotency: Idempotency);
+}
+
+/// Runs `work` at most once per `(operation, event_id)` and returns its response,
+/// or the recorded response of the first successful request with that event id.
+///
+/// `work` validates the request and performs the side effect on the given
+/// connection, inside the transaction; it receives the same `request`. The response it returns gets the
+/// `idempotency` object filled in here. Replays skip `work` entirely, whatever
+/// the new request contains, as in v1.
+pub async fn run_once<T, F>(
+    writer: &SqlitePool,
+    operation: Operation,
+    event_id: Option<&EventId>,
+    request: &JsonObject,
+    work: F,
+) -> Result<T, AppError>
+where
+    T: IdempotentResponse,
+    F: for<'c> FnOnce(
+            &'c mut SqliteConnection,
+            &'c JsonObject,
+        ) -> BoxFuture<'c, Result<T, AppError>>
+        + Send,
+{
+    let mut transaction = writer.begin_with("BEGIN IMMEDIATE").await?;
+
+    let Some(event_id) = event_id else {
+        let mut response = work(&mut transaction, request).await?;
+        response.set_idempotency(Idempotency::not_provided());
+        transaction.commit().await?;
+        return Ok(response);
+    };
+
+    let request_sha256 = canonical_sha256(request);
+    if let Some(record) = find_record(&mut transaction, operation, event_id).await? {
+        count_replay(&mut transaction, record.replay_record_id).await?;
+        transaction.commit().await?;
+
+        if record.request_sha256 != request_sha256 {
+            tracing::warn!(
+                operation = operation.as_str(),
+                event_id = event_id.as_str(),
+                "duplicate event id with a different payload; replaying the first response"
+            );
+        }
+        let mut response = decode_response::<T>(&record.response_body, operation, event_id)?;
+        response.set_idempotency(Idempotency::duplicate(event_id));
+        return Ok(response);
+    }
+
+    let mut response = work(&mut transaction, request).await?;
+    response.set_idempotency(Idempotency::accepted(event_id));
+    let record = NewRecord {
+        operation,
+        event_id,
+        request_sha256: &request_sha256,
+        request_body: &Value::Object(request.clone()).to_string(),
+        response_body: &response.to_json_string(),
+    };
+    insert_record(&mut transaction, &record).await?;
+    transaction.commit().await?;
+
+    tracing::debug!(
+        operation = operation.as_str(),
+        event_id = event_id.as_str(),
+        "recorded first response for event id"
+    );
+    Ok(response)
+}
+
+struct StoredRecord {
+    replay_record_id: i64,
+    request_sha256: String,
+    response_body: String,
+}
+
+struct NewRecord<'a> {
+    operation: Operation,
+    event_id: &'a EventId,
+    request_sha256: &'a str,
+    request_body: &'a str,
+    response_body: &'a str,
+}
+
+async fn find_record(
+    connection: &mut SqliteConnection,
+    operation: Operation,
+    event_id: &EventId,
+) -> Result<Option<StoredRecord>, sqlx::Error> {
+    let row: Option<(i64, String, String)> = sqlx::query_as(
+        "select replay_record_id, request_sha256, response_body
+         from replay_records where operation = ?1 and event_id = ?2",
+    )
+    .bind(operation.as_str())
+    .bind(event_id.as_str())
+    .fetch_optional(connection)
+    .await?;
+    Ok(row.map(
+        |(replay_record_id, request_sha256, response_body)| StoredRecord {
+            replay_record_id,
+            request_sha256,
+            response_body,
+        },
+    ))
+}
+
+async fn count_replay(
+    connection: &mut SqliteConnection,
+    replay_record_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update replay_records
+         set replay_count = replay_count + 1, last_replayed_at = ?1
+         where replay_record_id = ?2",
+    )
+    .bind(now_rfc3339())
+    .bind(replay_record_id)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+async fn insert_record(
+    connection: &mut SqliteConnection,
+    record: &NewRecord<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into replay_records
+             (operation, event_id, request_sha256, request_body, response_body, first_seen_at)
+         values (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .bind(record.operation.as_str())
+    .bind(record.event_id.as_str())
+    .bind(record.request_sha256)
+    .bind(record.request_body)
+    .bind(record.response_body)
+    .bind(now_rfc3339())
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+fn decode_response<T: ParseFromJSON>(
+    stored: &str,
+    operation: Operation,
+    event_id: &EventId,
+) -> Result<T, AppError> {
+    let value: Value = serde_json::from_str(stored).map_err(|error| {
+        anyhow::anyhow!(
+            "stored response of {} event {:?} is not JSON: {error}",
+            operation.as_str(),
+            event_id.as_str()
+        )
+    })?;
+    T::parse_from_json(Some(value)).map_err(|error| {
+        AppError::Internal(anyhow::anyhow!(
+            "stored response of {} event {:?} does not match the response type: {}",
+            operation.as_str(),
+            event_id.as_str(),
+            error.into_message()
+        ))
+    })
+}
+
+/// Returns the hex SHA-256 of `request` serialised with object keys sorted at
+/// every level, so that key order does not change the hash.
+pub fn canonical_sha256(request: &JsonObject) -> String {
+    let canonical = sort_keys(&Value::Object(request.clone())).to_string();
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+fn sort_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|left, right| left.0.cmp(right.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(key, value)| (key.clone(), sort_keys(value)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sort_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn canonical_hash_ignores_key_order() {
+        let first = json!({"a": 1, "b": {"x": 1, "y": [1, {"q": 1, "p": 2}]}});
+        let second = json!({"b": {"y": [1, {"p": 2, "q": 1}], "x": 1}, "a": 1});
+        let (Value::Object(first), Value::Object(second)) = (first, second) else {
+            unreachable!("literals are objects");
+        };
+        assert_eq!(canonical_sha256(&first), canonical_sha256(&second));
+    }
+
+    #[test]
+    fn canonical_hash_changes_with_values() {
+        let (Value::Object(first), Value::Object(second)) = (json!({"a": 1}), json!({"a": 2}))
+        else {
+            unreachable!("literals are objects");
+        };
+        assert_ne!(canonical_sha256(&first), canonical_sha256(&second));
+    }
+}

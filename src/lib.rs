@@ -1,0 +1,90 @@
+//! mind-lite: a local HTTP daemon for a personal knowledge base.
+//!
+//! The binary is a thin wrapper around [`Server`]; tests start the same server
+//! on a free loopback port over a temporary database.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod fields;
+pub mod http;
+pub mod idempotency;
+pub mod publish;
+pub mod telemetry;
+pub mod time;
+pub mod v1_json;
+
+use std::{future::Future, net::SocketAddr};
+
+use anyhow::Context;
+use poem::{
+    Server as PoemServer,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+};
+
+pub use config::Settings;
+pub use db::Database;
+
+/// A daemon whose database is open and migrated and whose socket is bound.
+pub struct Server {
+    acceptor: TcpAcceptor,
+    local_addr: SocketAddr,
+    db: Database,
+    settings: Settings,
+}
+
+impl Server {
+    /// Opens and migrates the database, then binds the listening socket.
+    pub async fn bind(settings: Settings) -> anyhow::Result<Self> {
+        let db = Database::connect(&settings.database_url).await?;
+        let acceptor = TcpListener::bind(settings.bind.to_string())
+            .into_acceptor()
+            .await
+            .with_context(|| format!("failed to listen on {}", settings.bind))?;
+        let local_addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|address| address.as_socket_addr().copied())
+            .context("listener has no socket address")?;
+        Ok(Self {
+            acceptor,
+            local_addr,
+            db,
+            settings,
+        })
+    }
+
+    /// The address actually bound (differs from the setting for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting connections,
+    /// lets requests in flight finish (up to the shutdown timeout) and closes
+    /// the database.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let schema_version = self.db.schema_version().await?;
+        tracing::info!(
+            address = %self.local_addr,
+            database = %self.db.url,
+            schema_version,
+            "mind-lite listening on http://{} (database {}, schema version {schema_version})",
+            self.local_addr,
+            self.db.url,
+        );
+
+        let app = http::app(&self.db, &self.settings);
+        let result = PoemServer::new_with_acceptor(self.acceptor)
+            .idle_timeout(self.settings.idle_timeout())
+            .run_with_graceful_shutdown(app, shutdown, Some(self.settings.shutdown_timeout()))
+            .await;
+
+        self.db.close().await;
+        tracing::info!("mind-lite stopped");
+        result.context("HTTP server failed")
+    }
+}

@@ -1,0 +1,4 @@
+//! The publish pipeline: rules and storage.
+
+pub mod rules;
+pub mod store;
