@@ -1,0 +1,88 @@
+//! The committed spec must match what the code generates, and the daemon must
+//! serve the same spec.
+
+mod common;
+
+use common::{TestDir, TestServer};
+use mind_lite::{Database, http::spec_json};
+use reqwest::StatusCode;
+
+const REGENERATE: &str = "cargo run --quiet -- openapi > openapi/openapi.json";
+
+#[tokio::test]
+async fn committed_spec_matches_generated() {
+    let db = Database::connect("sqlite::memory:")
+        .await
+        .expect("open database");
+    let generated = format!("{}\n", spec_json(&db));
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap_or_else(|error| {
+                panic!("read openapi/openapi.json ({error}); run `{REGENERATE}`")
+            });
+    assert!(
+        committed == generated,
+        "openapi/openapi.json is stale; run `{REGENERATE}` and commit the result"
+    );
+}
+
+#[tokio::test]
+async fn served_spec_lists_every_operation_with_errors() {
+    let dir = TestDir::new();
+    let server = TestServer::start(&dir).await;
+
+    let (status, spec) = server.get("/openapi.json").await;
+
+    assert_eq!(status, StatusCode::OK);
+    let paths = spec["paths"].as_object().expect("paths object");
+    let expected = [
+        ("/health", "get"),
+        ("/health/ready", "get"),
+        ("/metrics", "get"),
+        ("/publish/prepare", "post"),
+        ("/publish/score", "post"),
+        ("/publish/mark-for-gom", "post"),
+        ("/publish/gom-queue", "get"),
+        ("/publish/export-for-gom", "post"),
+        ("/publish/confirm-gom", "post"),
+        ("/publish/published", "get"),
+    ];
+    assert_eq!(paths.len(), expected.len(), "paths: {:?}", paths.keys());
+    for (path, method) in expected {
+        let operation = &spec["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} missing from spec");
+        assert!(
+            operation["summary"].is_string(),
+            "{method} {path} has no summary"
+        );
+        assert!(
+            operation["description"].is_string(),
+            "{method} {path} has no description"
+        );
+        if method == "post" {
+            for status in ["200", "400", "413", "415", "500", "503"] {
+                let response = &operation["responses"][status];
+                assert!(
+                    response["description"].is_string(),
+                    "{path} lacks a described {status}"
+                );
+            }
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served() {
+    let dir = TestDir::new();
+    let server = TestServer::start(&dir).await;
+
+    let (status, page) = server.get_text("/docs").await;
+
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("swagger"),
+        "page does not look like Swagger UI"
+    );
+    server.stop().await;
+}
