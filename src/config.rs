@@ -75,6 +75,15 @@ pub struct Settings {
     )]
     pub idle_timeout_secs: u64,
 
+    /// Seconds allowed for receiving a whole request body.
+    #[arg(
+        long,
+        env = "MIND_LITE_BODY_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub body_timeout_secs: u64,
+
     /// Seconds that shutdown waits for requests in flight before closing them.
     #[arg(
         long,

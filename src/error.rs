@@ -58,6 +58,12 @@ pub enum AppError {
          MIND_LITE_MAX_BODY_BYTES"
     )]
     PayloadTooLarge { limit: usize },
+    /// The client did not send the whole body in time.
+    #[error(
+        "request body not received within {seconds} s; send the whole body at once or raise \
+         MIND_LITE_BODY_TIMEOUT_SECS"
+    )]
+    BodyTimeout { seconds: u64 },
     /// A POST body that is not declared as JSON.
     #[error("content type must be application/json, got {found}")]
     UnsupportedMediaType { found: String },
@@ -112,6 +118,7 @@ impl AppError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::ForbiddenHost { .. } => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Rejected { status, .. } => *status,
             Self::StorageBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -126,6 +133,7 @@ impl AppError {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::ForbiddenHost { .. } => "forbidden_host",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::BodyTimeout { .. } => "body_timeout",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::Rejected { .. } => "bad_request",
             Self::StorageBusy(_) => "storage_unavailable",
@@ -229,6 +237,9 @@ pub enum RequestError {
     /// The body is larger than the configured limit (`MIND_LITE_MAX_BODY_BYTES`).
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
+    /// The whole body did not arrive within `MIND_LITE_BODY_TIMEOUT_SECS`.
+    #[oai(status = 408)]
+    BodyTimeout(Json<ErrorBody>),
     /// The `Content-Type` header is missing or is not `application/json`.
     #[oai(status = 415)]
     UnsupportedMediaType(Json<ErrorBody>),
@@ -268,6 +279,7 @@ impl From<AppError> for RequestError {
         let body = Json(error.body());
         match status {
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge(body),
+            StatusCode::REQUEST_TIMEOUT => Self::BodyTimeout(body),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(body),
             StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(body, RETRY_AFTER_SECONDS),
             StatusCode::INTERNAL_SERVER_ERROR => Self::Internal(body),

@@ -5,8 +5,9 @@
 //! [`crate::fields`]. The type parameter only documents the expected fields in
 //! the OpenAPI spec.
 
-use std::marker::PhantomData;
+use std::{marker::PhantomData, time::Duration};
 
+use anyhow::Context;
 use poem::{Request, RequestBody, http::header};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions,
@@ -17,9 +18,14 @@ use serde_json::Value;
 
 use crate::{error::AppError, fields::JsonObject};
 
-/// The request size limit in bytes, stored as request data by the app.
+/// Limits on reading a request body, stored as request data by the app.
 #[derive(Debug, Clone, Copy)]
-pub struct BodyLimit(pub usize);
+pub struct BodyLimits {
+    /// Largest accepted body in bytes.
+    pub max_bytes: usize,
+    /// Time allowed for receiving the whole body.
+    pub read_timeout: Duration,
+}
 
 /// A request body that was checked to be a JSON object, documented in the
 /// spec as `T`.
@@ -54,11 +60,12 @@ impl<'a, T: Type> ApiExtractor<'a> for JsonBody<T> {
         body: &mut RequestBody,
         _options: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let limit = request
-            .data::<BodyLimit>()
+        let limits = request
+            .data::<BodyLimits>()
             .copied()
-            .unwrap_or(BodyLimit(1 << 20));
-        let object = read_json_object(request, body, limit.0).await?;
+            .context("body limits are missing from the request data")
+            .map_err(AppError::Internal)?;
+        let object = read_json_object(request, body, limits).await?;
         Ok(Self {
             object,
             documented_as: PhantomData,
@@ -70,9 +77,10 @@ impl<'a, T: Type> ApiExtractor<'a> for JsonBody<T> {
 async fn read_json_object(
     request: &Request,
     body: &mut RequestBody,
-    limit: usize,
+    limits: BodyLimits,
 ) -> Result<JsonObject, AppError> {
     check_content_type(request)?;
+    let limit = limits.max_bytes;
 
     // A declared length over the limit is rejected before reading anything;
     // chunked bodies are cut off while reading.
@@ -86,17 +94,28 @@ async fn read_json_object(
     }
 
     let body = body.take().map_err(anyhow::Error::from)?;
-    let bytes = body
-        .into_bytes_limit(limit)
-        .await
-        .map_err(|error| match error {
-            poem::error::ReadBodyError::PayloadTooLarge => AppError::PayloadTooLarge { limit },
-            other => AppError::BadRequest {
+    // A client that stops sending mid-body would otherwise hold the
+    // connection open, because the idle-connection timeout waits for requests
+    // in flight.
+    let read = tokio::time::timeout(limits.read_timeout, body.into_bytes_limit(limit)).await;
+    let bytes = match read {
+        Err(_elapsed) => {
+            return Err(AppError::BodyTimeout {
+                seconds: limits.read_timeout.as_secs(),
+            });
+        }
+        Ok(Err(poem::error::ReadBodyError::PayloadTooLarge)) => {
+            return Err(AppError::PayloadTooLarge { limit });
+        }
+        Ok(Err(other)) => {
+            return Err(AppError::BadRequest {
                 message: format!("failed to read the request body: {other}"),
                 code: "invalid_body",
                 field: None,
-            },
-        })?;
+            });
+        }
+        Ok(Ok(bytes)) => bytes,
+    };
 
     parse_json_object(&bytes)
 }

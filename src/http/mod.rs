@@ -10,7 +10,7 @@ mod publish_types;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 
-pub use body::{BodyLimit, parse_json_object};
+pub use body::{BodyLimits, parse_json_object};
 pub use guard::AllowedHosts;
 
 use crate::{config::Settings, db::Database};
@@ -61,6 +61,9 @@ pub fn app(db: &Database, settings: &Settings) -> impl Endpoint + 'static {
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)
-        .data(BodyLimit(settings.max_body_bytes))
+        .data(BodyLimits {
+            max_bytes: settings.max_body_bytes,
+            read_timeout: std::time::Duration::from_secs(settings.body_timeout_secs),
+        })
         .around(move |endpoint, request| guard::guard(endpoint, request, allowed_hosts.clone()))
 }
