@@ -76,10 +76,11 @@ impl Database {
 
     /// Returns the version of the newest applied migration, or 0 for none.
     pub async fn schema_version(&self) -> Result<i64, sqlx::Error> {
-        let version: Option<i64> =
-            sqlx::query_scalar("select max(version) from _sqlx_migrations where success = true")
-                .fetch_one(&self.reader)
-                .await?;
+        let version = sqlx::query_scalar!(
+            r#"select max(version) as "version: i64" from _sqlx_migrations where success = true"#
+        )
+        .fetch_one(&self.reader)
+        .await?;
         Ok(version.unwrap_or(0))
     }
 

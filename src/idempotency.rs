@@ -186,34 +186,31 @@ async fn find_record(
     operation: Operation,
     event_id: &EventId,
 ) -> Result<Option<StoredRecord>, sqlx::Error> {
-    let row: Option<(i64, String, String)> = sqlx::query_as(
-        "select replay_record_id, request_sha256, response_body
-         from replay_records where operation = ?1 and event_id = ?2",
+    let operation = operation.as_str();
+    let event_id = event_id.as_str();
+    sqlx::query_as!(
+        StoredRecord,
+        r#"select replay_record_id as "replay_record_id!", request_sha256, response_body
+           from replay_records where operation = ?1 and event_id = ?2"#,
+        operation,
+        event_id,
     )
-    .bind(operation.as_str())
-    .bind(event_id.as_str())
     .fetch_optional(connection)
-    .await?;
-    Ok(row.map(
-        |(replay_record_id, request_sha256, response_body)| StoredRecord {
-            replay_record_id,
-            request_sha256,
-            response_body,
-        },
-    ))
+    .await
 }
 
 async fn count_replay(
     connection: &mut SqliteConnection,
     replay_record_id: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let now = now_rfc3339();
+    sqlx::query!(
         "update replay_records
          set replay_count = replay_count + 1, last_replayed_at = ?1
          where replay_record_id = ?2",
+        now,
+        replay_record_id,
     )
-    .bind(now_rfc3339())
-    .bind(replay_record_id)
     .execute(connection)
     .await?;
     Ok(())
@@ -223,17 +220,20 @@ async fn insert_record(
     connection: &mut SqliteConnection,
     record: &NewRecord<'_>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let operation = record.operation.as_str();
+    let event_id = record.event_id.as_str();
+    let now = now_rfc3339();
+    sqlx::query!(
         "insert into replay_records
              (operation, event_id, request_sha256, request_body, response_body, first_seen_at)
          values (?1, ?2, ?3, ?4, ?5, ?6)",
+        operation,
+        event_id,
+        record.request_sha256,
+        record.request_body,
+        record.response_body,
+        now,
     )
-    .bind(record.operation.as_str())
-    .bind(record.event_id.as_str())
-    .bind(record.request_sha256)
-    .bind(record.request_body)
-    .bind(record.response_body)
-    .bind(now_rfc3339())
     .execute(connection)
     .await?;
     Ok(())

@@ -65,7 +65,10 @@ impl HealthApi {
     /// Returns `{"status": "ready"}` when the database answers a query.
     #[oai(path = "/health/ready", method = "get", operation_id = "health_ready")]
     async fn ready(&self) -> ReadyResponse {
-        match sqlx::query("select 1").execute(&self.db.reader).await {
+        match sqlx::query!("select 1 as ready")
+            .fetch_one(&self.db.reader)
+            .await
+        {
             Ok(_) => ReadyResponse::Ready(Json(Status {
                 status: "ready".to_owned(),
             })),

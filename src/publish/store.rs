@@ -6,7 +6,7 @@ use sqlx::{SqliteConnection, SqliteExecutor};
 use crate::time::now_rfc3339;
 
 /// A draft in the publish queue.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct QueuedDraft {
     pub draft_id: String,
     pub title: String,
@@ -14,7 +14,7 @@ pub struct QueuedDraft {
 }
 
 /// A confirmed publication.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct PublishedDraft {
     pub draft_id: String,
     pub title: String,
@@ -28,18 +28,18 @@ pub async fn upsert_draft(
     draft: &QueuedDraft,
 ) -> Result<(), sqlx::Error> {
     let now = now_rfc3339();
-    sqlx::query(
+    sqlx::query!(
         "insert into drafts (draft_id, title, prepared_content, queued_at, updated_at)
          values (?1, ?2, ?3, ?4, ?4)
          on conflict (draft_id) do update
          set title = excluded.title,
              prepared_content = excluded.prepared_content,
              updated_at = excluded.updated_at",
+        draft.draft_id,
+        draft.title,
+        draft.prepared_content,
+        now,
     )
-    .bind(&draft.draft_id)
-    .bind(&draft.title)
-    .bind(&draft.prepared_content)
-    .bind(&now)
     .execute(connection)
     .await?;
     Ok(())
@@ -50,10 +50,13 @@ pub async fn find_draft(
     executor: impl SqliteExecutor<'_>,
     draft_id: &str,
 ) -> Result<Option<QueuedDraft>, sqlx::Error> {
-    sqlx::query_as("select draft_id, title, prepared_content from drafts where draft_id = ?1")
-        .bind(draft_id)
-        .fetch_optional(executor)
-        .await
+    sqlx::query_as!(
+        QueuedDraft,
+        "select draft_id, title, prepared_content from drafts where draft_id = ?1",
+        draft_id,
+    )
+    .fetch_optional(executor)
+    .await
 }
 
 /// Removes a draft from the queue and appends it to the published list, in the
@@ -63,29 +66,31 @@ pub async fn publish_draft(
     draft_id: &str,
     published_url: &str,
 ) -> Result<Option<PublishedDraft>, sqlx::Error> {
-    let removed: Option<(String, String)> =
-        sqlx::query_as("delete from drafts where draft_id = ?1 returning draft_id, title")
-            .bind(draft_id)
-            .fetch_optional(&mut *connection)
-            .await?;
-    let Some((draft_id, title)) = removed else {
+    let removed = sqlx::query!(
+        "delete from drafts where draft_id = ?1 returning draft_id, title",
+        draft_id,
+    )
+    .fetch_optional(&mut *connection)
+    .await?;
+    let Some(removed) = removed else {
         return Ok(None);
     };
 
-    sqlx::query(
+    let now = now_rfc3339();
+    sqlx::query!(
         "insert into published (draft_id, title, published_url, published_at)
          values (?1, ?2, ?3, ?4)",
+        removed.draft_id,
+        removed.title,
+        published_url,
+        now,
     )
-    .bind(&draft_id)
-    .bind(&title)
-    .bind(published_url)
-    .bind(now_rfc3339())
     .execute(&mut *connection)
     .await?;
 
     Ok(Some(PublishedDraft {
-        draft_id,
-        title,
+        draft_id: removed.draft_id,
+        title: removed.title,
         published_url: published_url.to_owned(),
     }))
 }
@@ -94,21 +99,27 @@ pub async fn publish_draft(
 pub async fn list_queue(
     executor: impl SqliteExecutor<'_>,
 ) -> Result<Vec<QueuedDraft>, sqlx::Error> {
-    sqlx::query_as("select draft_id, title, prepared_content from drafts order by queue_position")
-        .fetch_all(executor)
-        .await
+    sqlx::query_as!(
+        QueuedDraft,
+        "select draft_id, title, prepared_content from drafts order by queue_position",
+    )
+    .fetch_all(executor)
+    .await
 }
 
 /// Lists the published drafts in confirmation order.
 pub async fn list_published(
     executor: impl SqliteExecutor<'_>,
 ) -> Result<Vec<PublishedDraft>, sqlx::Error> {
-    sqlx::query_as("select draft_id, title, published_url from published order by publish_position")
-        .fetch_all(executor)
-        .await
+    sqlx::query_as!(
+        PublishedDraft,
+        "select draft_id, title, published_url from published order by publish_position",
+    )
+    .fetch_all(executor)
+    .await
 }
 
-/// Counts of the publish tables, for the metrics endpoint.
+/// Row counts of the publish tables, for the metrics endpoint.
 #[derive(Debug, Clone, Copy)]
 pub struct PublishCounts {
     pub queued: i64,
@@ -116,9 +127,11 @@ pub struct PublishCounts {
 }
 
 pub async fn count(executor: impl SqliteExecutor<'_>) -> Result<PublishCounts, sqlx::Error> {
-    let (queued, published): (i64, i64) =
-        sqlx::query_as("select (select count(*) from drafts), (select count(*) from published)")
-            .fetch_one(executor)
-            .await?;
-    Ok(PublishCounts { queued, published })
+    sqlx::query_as!(
+        PublishCounts,
+        r#"select (select count(*) from drafts) as "queued!: i64",
+                  (select count(*) from published) as "published!: i64""#,
+    )
+    .fetch_one(executor)
+    .await
 }
