@@ -116,8 +116,9 @@ impl Settings {
         Duration::from_secs(self.shutdown_timeout_secs)
     }
 
-    /// Settings for tests and embedding: the given database, a free loopback
-    /// port and the defaults otherwise.
+    /// Settings for tests and embedding: the given database and a free
+    /// loopback port. Everything else comes from the environment or, where it
+    /// sets nothing, from the defaults.
     pub fn for_database(database_url: impl Into<String>) -> Self {
         let mut settings = Cli::parse_from(["mind-lite"]).settings;
         settings.database_url = database_url.into();

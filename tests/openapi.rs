@@ -73,6 +73,30 @@ async fn served_spec_lists_every_operation_with_errors() {
 }
 
 #[tokio::test]
+async fn every_schema_field_is_described() {
+    let db = Database::connect("sqlite::memory:")
+        .await
+        .expect("open database");
+    let spec: serde_json::Value = serde_json::from_str(&spec_json(&db)).expect("spec is JSON");
+
+    let schemas = spec["components"]["schemas"]
+        .as_object()
+        .expect("schemas object");
+    assert!(!schemas.is_empty(), "the spec defines no schemas");
+    for (schema_name, schema) in schemas {
+        let Some(properties) = schema["properties"].as_object() else {
+            continue;
+        };
+        for (field, property) in properties {
+            let described = property["description"]
+                .as_str()
+                .is_some_and(|text| !text.is_empty());
+            assert!(described, "{schema_name}.{field} has no description");
+        }
+    }
+}
+
+#[tokio::test]
 async fn swagger_ui_is_served() {
     let dir = TestDir::new();
     let server = TestServer::start(&dir).await;
