@@ -22,7 +22,8 @@ pub struct ErrorBody {
     /// Machine-readable kind of error in snake case, such as `invalid_json`,
     /// `missing_field`, `invalid_field`, `unknown_draft`, `not_found`,
     /// `method_not_allowed`, `unsupported_media_type`, `payload_too_large`,
-    /// `forbidden_host`, `storage_unavailable` or `internal`.
+    /// `body_timeout`, `invalid_body`, `forbidden_host`, `bad_request`,
+    /// `storage_unavailable` or `internal`.
     pub code: String,
     /// The request field at fault, when the error concerns one field.
     #[oai(skip_serializing_if_is_none)]
@@ -74,6 +75,10 @@ pub enum AppError {
     /// retry.
     #[error("storage is busy, retry the request")]
     StorageBusy(#[source] sqlx::Error),
+    /// The database cannot be read or written (full disk, read-only file, I/O
+    /// error, damaged file); the client may retry later.
+    #[error("storage failed, retry later; the cause is in the daemon's log")]
+    StorageFailed(#[source] sqlx::Error),
     /// Any other database failure.
     #[error("database error")]
     Database(#[source] sqlx::Error),
@@ -121,7 +126,7 @@ impl AppError {
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Rejected { status, .. } => *status,
-            Self::StorageBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StorageBusy(_) | Self::StorageFailed(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -136,7 +141,7 @@ impl AppError {
             Self::BodyTimeout { .. } => "body_timeout",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::Rejected { .. } => "bad_request",
-            Self::StorageBusy(_) => "storage_unavailable",
+            Self::StorageBusy(_) | Self::StorageFailed(_) => "storage_unavailable",
             Self::Database(_) | Self::Internal(_) => "internal",
         }
     }
@@ -167,6 +172,9 @@ impl AppError {
         match self {
             Self::StorageBusy(source) => {
                 tracing::warn!(error = %source, "storage busy, asked the client to retry");
+            }
+            Self::StorageFailed(source) => {
+                tracing::error!(error = ?source, "storage failed while handling request");
             }
             Self::Database(source) => {
                 tracing::error!(error = ?source, "database error while handling request");
@@ -205,25 +213,38 @@ impl ResponseError for AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(error: sqlx::Error) -> Self {
-        if is_busy(&error) {
-            Self::StorageBusy(error)
-        } else {
-            Self::Database(error)
+        match storage_condition(&error) {
+            Some(StorageCondition::Busy) => Self::StorageBusy(error),
+            Some(StorageCondition::Failed) => Self::StorageFailed(error),
+            None => Self::Database(error),
         }
     }
 }
 
-/// Tells whether a database error is transient contention: a pool with no free
-/// connection in time, or SQLite's `SQLITE_BUSY` / `SQLITE_LOCKED` (primary
-/// result codes 5 and 6, possibly extended).
-fn is_busy(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::PoolTimedOut => true,
+enum StorageCondition {
+    /// Contention that passes by itself.
+    Busy,
+    /// The storage itself fails; it may recover once an operator acts.
+    Failed,
+}
+
+/// Classifies a database error by SQLite's primary result code (the low byte
+/// of the extended code): BUSY (5) and LOCKED (6) are contention; READONLY (8),
+/// IOERR (10), CORRUPT (11), FULL (13) and CANTOPEN (14) are storage failures.
+/// A pool with no free connection in time also counts as contention.
+fn storage_condition(error: &sqlx::Error) -> Option<StorageCondition> {
+    let code = match error {
+        sqlx::Error::PoolTimedOut => return Some(StorageCondition::Busy),
+        sqlx::Error::Io(_) => return Some(StorageCondition::Failed),
         sqlx::Error::Database(database_error) => database_error
             .code()
-            .and_then(|code| code.parse::<i64>().ok())
-            .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
-        _ => false,
+            .and_then(|code| code.parse::<i64>().ok())?,
+        _ => return None,
+    };
+    match code & 0xff {
+        5 | 6 => Some(StorageCondition::Busy),
+        8 | 10 | 11 | 13 | 14 => Some(StorageCondition::Failed),
+        _ => None,
     }
 }
 
@@ -246,7 +267,8 @@ pub enum RequestError {
     /// An unexpected failure; the cause is logged by the daemon.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// The storage is busy; retry after the number of seconds in `Retry-After`.
+    /// The storage is busy or failing; retry after the number of seconds in
+    /// `Retry-After`.
     #[oai(status = 503)]
     Unavailable(
         Json<ErrorBody>,
@@ -262,7 +284,8 @@ pub enum StorageError {
     /// An unexpected failure; the cause is logged by the daemon.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// The storage is busy; retry after the number of seconds in `Retry-After`.
+    /// The storage is busy or failing; retry after the number of seconds in
+    /// `Retry-After`.
     #[oai(status = 503)]
     Unavailable(
         Json<ErrorBody>,

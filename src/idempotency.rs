@@ -2,8 +2,10 @@
 //!
 //! With an event id, the ledger lookup, the side effect and the ledger insert run
 //! in ONE `BEGIN IMMEDIATE` transaction on the single writer connection, so two
-//! requests with the same new event id cannot both miss the ledger: the second
-//! waits for the first to commit, then finds its record and replays it. A request
+//! requests with the same new event id cannot both miss the ledger. The second
+//! waits for the first to commit, then finds its record and replays it. Known
+//! event ids are first looked up on a read connection, so replays need no
+//! write lock. A request
 //! that fails rolls back and leaves no record, so a corrected retry with the same
 //! event id executes.
 
@@ -17,6 +19,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::{
+    db::Database,
     error::AppError,
     fields::{EventId, JsonObject},
     time::now_rfc3339,
@@ -107,7 +110,7 @@ pub trait IdempotentResponse: ToJSON + ParseFromJSON + Send {
 /// `idempotency` object filled in here. Replays skip `work` entirely, whatever
 /// the new request contains, as in v1.
 pub async fn run_once<T, F>(
-    writer: &SqlitePool,
+    db: &Database,
     operation: Operation,
     event_id: Option<&EventId>,
     request: &JsonObject,
@@ -121,7 +124,19 @@ where
         ) -> BoxFuture<'c, Result<T, AppError>>
         + Send,
 {
-    let mut transaction = writer.begin_with("BEGIN IMMEDIATE").await?;
+    // A known event id is answered from a read connection, so a retry still
+    // gets its recorded response when the database cannot be written (full
+    // disk, read-only file, a lock held by another process).
+    if let Some(event_id) = event_id {
+        let mut reader = db.reader.acquire().await?;
+        let record = find_record(&mut reader, operation, event_id).await?;
+        drop(reader);
+        if let Some(record) = record {
+            return replay(db, operation, event_id, request, record).await;
+        }
+    }
+
+    let mut transaction = db.writer.begin_with("BEGIN IMMEDIATE").await?;
 
     let Some(event_id) = event_id else {
         let mut response = work(&mut transaction, request).await?;
@@ -130,21 +145,11 @@ where
         return Ok(response);
     };
 
-    let request_sha256 = canonical_sha256(request);
+    // Checked again under the write lock: a concurrent request with the same
+    // event id may have committed since the read above.
     if let Some(record) = find_record(&mut transaction, operation, event_id).await? {
-        count_replay(&mut transaction, record.replay_record_id).await?;
-        transaction.commit().await?;
-
-        if record.request_sha256 != request_sha256 {
-            tracing::warn!(
-                operation = operation.as_str(),
-                event_id = event_id.as_str(),
-                "duplicate event id with a different payload; replaying the first response"
-            );
-        }
-        let mut response = decode_response::<T>(&record.response_body, operation, event_id)?;
-        response.set_idempotency(Idempotency::duplicate(event_id));
-        return Ok(response);
+        transaction.rollback().await?;
+        return replay(db, operation, event_id, request, record).await;
     }
 
     let mut response = work(&mut transaction, request).await?;
@@ -152,7 +157,7 @@ where
     let record = NewRecord {
         operation,
         event_id,
-        request_sha256: &request_sha256,
+        request_sha256: &canonical_sha256(request),
         request_body: &Value::Object(request.clone()).to_string(),
         response_body: &response.to_json_string(),
     };
@@ -164,6 +169,37 @@ where
         event_id = event_id.as_str(),
         "recorded first response for event id"
     );
+    Ok(response)
+}
+
+/// Returns the recorded response with the duplicate `idempotency` object and
+/// counts the replay in the ledger. Counting is best effort: when the database
+/// cannot be written, the replay is still served and the failure logged.
+async fn replay<T: IdempotentResponse>(
+    db: &Database,
+    operation: Operation,
+    event_id: &EventId,
+    request: &JsonObject,
+    record: StoredRecord,
+) -> Result<T, AppError> {
+    let mut response = decode_response::<T>(&record.response_body, operation, event_id)?;
+    response.set_idempotency(Idempotency::duplicate(event_id));
+
+    if record.request_sha256 != canonical_sha256(request) {
+        tracing::warn!(
+            operation = operation.as_str(),
+            event_id = event_id.as_str(),
+            "duplicate event id with a different payload; replaying the first response"
+        );
+    }
+    if let Err(error) = count_replay(&db.writer, record.replay_record_id).await {
+        tracing::warn!(
+            operation = operation.as_str(),
+            event_id = event_id.as_str(),
+            %error,
+            "replay served but not counted in the ledger"
+        );
+    }
     Ok(response)
 }
 
@@ -199,10 +235,7 @@ async fn find_record(
     .await
 }
 
-async fn count_replay(
-    connection: &mut SqliteConnection,
-    replay_record_id: i64,
-) -> Result<(), sqlx::Error> {
+async fn count_replay(writer: &SqlitePool, replay_record_id: i64) -> Result<(), sqlx::Error> {
     let now = now_rfc3339();
     sqlx::query!(
         "update replay_records
@@ -211,7 +244,7 @@ async fn count_replay(
         now,
         replay_record_id,
     )
-    .execute(connection)
+    .execute(writer)
     .await?;
     Ok(())
 }

@@ -94,7 +94,7 @@ impl PublishApi {
         let request = body.object;
         let event_id = optional_event_id(&request)?;
         let response = run_once(
-            &self.db.writer,
+            &self.db,
             Operation::PublishMark,
             event_id.as_ref(),
             &request,
@@ -147,7 +147,7 @@ impl PublishApi {
         let request = body.object;
         let event_id = optional_event_id(&request)?;
         let response = run_once(
-            &self.db.writer,
+            &self.db,
             Operation::PublishExport,
             event_id.as_ref(),
             &request,
@@ -173,7 +173,7 @@ impl PublishApi {
         let request = body.object;
         let event_id = optional_event_id(&request)?;
         let response = run_once(
-            &self.db.writer,
+            &self.db,
             Operation::PublishConfirm,
             event_id.as_ref(),
             &request,
