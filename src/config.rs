@@ -8,7 +8,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// Local HTTP daemon for a personal knowledge base: a publish queue with
 /// idempotent replay, stored in SQLite.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "mind-lite", version, about)]
+#[command(
+    name = "mind-lite",
+    version,
+    about,
+    after_help = "Logging: RUST_LOG sets the log filter (default info), for example \
+                  RUST_LOG=mind_lite=debug. Settings are also read from a .env file \
+                  in the working directory."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,
@@ -52,6 +59,7 @@ pub struct Settings {
         long,
         env = "MIND_LITE_MAX_BODY_BYTES",
         default_value_t = 1_048_576,
+        value_parser = parse_positive_usize,
         global = true
     )]
     pub max_body_bytes: usize,
@@ -71,6 +79,7 @@ pub struct Settings {
         long,
         env = "MIND_LITE_IDLE_TIMEOUT_SECS",
         default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..),
         global = true
     )]
     pub idle_timeout_secs: u64,
@@ -80,6 +89,7 @@ pub struct Settings {
         long,
         env = "MIND_LITE_BODY_TIMEOUT_SECS",
         default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..),
         global = true
     )]
     pub body_timeout_secs: u64,
@@ -124,5 +134,14 @@ impl Settings {
         settings.database_url = database_url.into();
         settings.bind = SocketAddr::from(([127, 0, 0, 1], 0));
         settings
+    }
+}
+
+/// Parses a byte count that must be at least 1.
+fn parse_positive_usize(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(value) => Ok(value),
+        Err(error) => Err(format!("not a byte count: {error}")),
     }
 }

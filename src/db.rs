@@ -33,6 +33,28 @@ pub struct Database {
     pub url: String,
 }
 
+/// How often startup tries to apply migrations before giving up.
+const MIGRATION_ATTEMPTS: u32 = 5;
+
+/// Applies pending migrations. sqlx's SQLite migrator takes no lock, so when
+/// two daemons first start on a new file at the same moment, one of them fails
+/// with "table already exists" and its transaction rolls back. A retry then
+/// finds the migrations applied by the other daemon.
+async fn migrate(writer: &SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut attempt = 1;
+    loop {
+        match sqlx::migrate!("./migrations").run(writer).await {
+            Ok(()) => return Ok(()),
+            Err(error) if attempt < MIGRATION_ATTEMPTS => {
+                tracing::warn!(attempt, %error, "migration failed, retrying");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 impl Database {
     /// Opens (creating if needed) the database at `url` and runs pending
     /// migrations.
@@ -41,6 +63,9 @@ impl Database {
     /// durable: it survives `kill -9` and, because the WAL is synced on each
     /// commit, a power loss.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        if url.trim().is_empty() {
+            anyhow::bail!("the database URL is empty; set DATABASE_URL or --database-url");
+        }
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("invalid database URL {url:?}"))?
             .journal_mode(SqliteJournalMode::Wal)
@@ -55,8 +80,7 @@ impl Database {
             .await
             .with_context(|| format!("failed to open database {url}"))?;
 
-        sqlx::migrate!("./migrations")
-            .run(&writer)
+        migrate(&writer)
             .await
             .with_context(|| format!("failed to migrate database {url}"))?;
 

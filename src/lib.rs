@@ -34,9 +34,9 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens and migrates the database, then binds the listening socket.
+    /// Binds the listening socket, then opens and migrates the database. The
+    /// socket comes first so that a port in use creates no database file.
     pub async fn bind(settings: Settings) -> anyhow::Result<Self> {
-        let db = Database::connect(&settings.database_url).await?;
         let acceptor = TcpListener::bind(settings.bind.to_string())
             .into_acceptor()
             .await
@@ -46,6 +46,7 @@ impl Server {
             .first()
             .and_then(|address| address.as_socket_addr().copied())
             .context("listener has no socket address")?;
+        let db = Database::connect(&settings.database_url).await?;
         Ok(Self {
             acceptor,
             local_addr,

@@ -8,8 +8,13 @@ use mind_lite::{
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // A missing .env is normal; flags and the environment still apply.
-    let _ = dotenvy::dotenv();
+    // A missing .env is normal, but a malformed one would silently drop the
+    // settings the user wrote there, so it stops startup.
+    if let Err(error) = dotenvy::dotenv()
+        && !error.not_found()
+    {
+        anyhow::bail!("failed to load .env: {error}; fix the line or remove the file");
+    }
     let cli = Cli::parse();
 
     match cli.command.unwrap_or(Command::Serve) {

@@ -1,0 +1,79 @@
+//! Startup and storage faults: concurrent first starts, a port in use, and
+//! replays from a database that cannot be written.
+
+mod common;
+
+use common::{TestDir, TestServer, database_url};
+use mind_lite::{Database, Server, Settings};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_starts_all_migrate() {
+    let dir = TestDir::new();
+    let url = dir.database_url();
+
+    let starts: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { Database::connect(&url).await })
+        })
+        .collect();
+
+    for (index, start) in starts.into_iter().enumerate() {
+        let result = start.await.expect("start task");
+        assert!(result.is_ok(), "start {index} failed: {:?}", result.err());
+    }
+}
+
+#[tokio::test]
+async fn port_in_use_creates_no_database() {
+    let dir = TestDir::new();
+    let occupied = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let mut settings = Settings::for_database(dir.database_url());
+    settings.bind = occupied.local_addr().expect("local address");
+
+    let result = Server::bind(settings).await;
+
+    assert!(result.is_err(), "bind on an occupied port succeeded");
+    assert!(
+        !dir.db_path().exists(),
+        "a failed bind left a database file behind"
+    );
+}
+
+#[tokio::test]
+async fn replay_works_on_read_only_database() {
+    let dir = TestDir::new();
+    let server = TestServer::start(&dir).await;
+    let mark = json!({"event_id": "m1", "draft_id": "d1", "title": "T", "prepared_content": "C"});
+    let (status, first) = server.post("/publish/mark-for-gom", mark.clone()).await;
+    assert_eq!(status, StatusCode::OK, "first mark failed: {first}");
+    server.stop().await;
+
+    let read_only_url = database_url(&dir.db_path()).replace("mode=rwc", "mode=ro");
+    let server = TestServer::start_with(Settings::for_database(read_only_url)).await;
+    let (replay_status, replay) = server.post("/publish/mark-for-gom", mark).await;
+    let fresh = json!({"event_id": "m2", "draft_id": "d2", "title": "T", "prepared_content": "C"});
+    let (fresh_status, fresh_body) = server.post("/publish/mark-for-gom", fresh).await;
+
+    assert_eq!(replay_status, StatusCode::OK, "replay failed: {replay}");
+    assert_eq!(
+        replay["idempotency"]["duplicate"], true,
+        "not a replay: {replay}"
+    );
+    assert_eq!(
+        replay["draft_id"], first["draft_id"],
+        "replayed another draft: {replay}"
+    );
+    assert_eq!(
+        fresh_status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a write to a read-only database must be 503: {fresh_body}"
+    );
+    assert_eq!(
+        fresh_body["code"], "storage_unavailable",
+        "body: {fresh_body}"
+    );
+    server.stop().await;
+}
