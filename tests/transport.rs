@@ -823,3 +823,78 @@ async fn configured_host_is_allowed() {
     }
     server.stop().await;
 }
+
+// Duplicate and absolute-form headers
+
+/// Sends raw request bytes and returns the status line and body text.
+async fn raw_status_and_body(server: &TestServer, request: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let address = server.base_url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write request");
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut received))
+        .await
+        .expect("response within 10 s")
+        .expect("read response");
+    let text = String::from_utf8_lossy(&received).into_owned();
+    let status_line = text.lines().next().unwrap_or_default().to_owned();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status_line, body)
+}
+
+#[tokio::test]
+async fn two_host_headers_are_rejected() {
+    let (_dir, server) = start().await;
+
+    let (status_line, body) = raw_status_and_body(
+        &server,
+        "GET /health HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+
+    assert!(status_line.contains(" 400 "), "status line: {status_line}");
+    assert!(body.contains("\"code\":\"bad_request\""), "body: {body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn absolute_target_with_foreign_host_is_rejected() {
+    let (_dir, server) = start().await;
+
+    let (status_line, body) = raw_status_and_body(
+        &server,
+        "GET http://evil.example/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+
+    assert!(status_line.contains(" 403 "), "status line: {status_line}");
+    assert!(body.contains("\"code\":\"forbidden_host\""), "body: {body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn two_content_types_are_rejected() {
+    let (_dir, server) = start().await;
+    let body = r#"{"draft_id": "d1", "content": "c", "target": "gom"}"#;
+    let request = format!(
+        "POST /publish/prepare HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+
+    let (status_line, response) = raw_status_and_body(&server, &request).await;
+
+    assert!(status_line.contains(" 415 "), "status line: {status_line}");
+    assert!(
+        response.contains("more than one Content-Type header"),
+        "body: {response}"
+    );
+    server.stop().await;
+}

@@ -131,12 +131,19 @@ pub fn parse_json_object(bytes: &[u8]) -> Result<JsonObject, AppError> {
 }
 
 fn check_content_type(request: &Request) -> Result<(), AppError> {
-    let Some(value) = request.headers().get(header::CONTENT_TYPE) else {
+    let mut values = request.headers().get_all(header::CONTENT_TYPE).iter();
+    let Some(value) = values.next() else {
         return Err(AppError::UnsupportedMediaType {
             found: "no Content-Type header".to_owned(),
         });
     };
-    let text = value.to_str().unwrap_or("");
+    if values.next().is_some() {
+        return Err(AppError::UnsupportedMediaType {
+            found: "more than one Content-Type header".to_owned(),
+        });
+    }
+
+    let text = String::from_utf8_lossy(value.as_bytes());
     let essence = text.split(';').next().unwrap_or("").trim();
     if essence.eq_ignore_ascii_case("application/json") {
         Ok(())

@@ -31,10 +31,11 @@ impl AllowedHosts {
             .into_iter()
             .map(str::to_owned)
             .collect();
+        // A configured port is ignored, as it is in the request's Host.
         hosts.extend(
             extra
                 .iter()
-                .map(|host| host.trim().to_ascii_lowercase())
+                .map(|host| strip_port(host.trim()).to_ascii_lowercase())
                 .filter(|host| !host.is_empty()),
         );
         Self(Arc::new(hosts))
@@ -46,21 +47,70 @@ impl AllowedHosts {
     }
 }
 
-/// Removes a trailing `:port` from a Host header value, keeping IPv6 brackets.
+/// Removes a trailing `:port` from a host, keeping IPv6 brackets. Anything
+/// after `]` other than a port is kept, so such a value matches no allowed
+/// host.
 fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return match host.find(']') {
-            Some(end) => &host[..=end],
-            None => host,
-        };
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+    let name_end = if host.starts_with('[') {
+        host.find(']').map_or(host.len(), |end| end + 1)
+    } else {
+        host.rfind(':').unwrap_or(host.len())
+    };
+    match host[name_end..].strip_prefix(':') {
+        Some(port) if port.chars().all(|c| c.is_ascii_digit()) => &host[..name_end],
         _ => host,
     }
 }
 
+/// Rejects a request unless its one `Host` header, and the authority of an
+/// absolute-form target if there is one, name an allowed host.
+fn check_host(request: &Request, allowed_hosts: &AllowedHosts) -> Result<(), AppError> {
+    let mut host_headers = request.headers().get_all(header::HOST).iter();
+    let host_header = host_headers.next();
+    if host_headers.next().is_some() {
+        return Err(AppError::Rejected {
+            status: poem::http::StatusCode::BAD_REQUEST,
+            message: "request has more than one Host header; send exactly one".to_owned(),
+        });
+    }
+
+    let mut hosts: Vec<String> = Vec::new();
+    if let Some(value) = host_header {
+        hosts.push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
+    if let Some(authority) = request.uri().authority() {
+        hosts.push(authority.to_string());
+    }
+    if hosts.is_empty() {
+        hosts.push(String::new());
+    }
+    match hosts.into_iter().find(|host| !allowed_hosts.allows(host)) {
+        Some(host) => Err(AppError::ForbiddenHost { host }),
+        None => Ok(()),
+    }
+}
+
 static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Logs a request whose future is dropped before it produced a response: the
+/// client disconnected, or shutdown stopped waiting for it. A write that was
+/// cut off this way rolls back with its transaction.
+struct InFlight {
+    request_id: u64,
+    finished: bool,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.finished {
+            tracing::warn!(
+                request_id = self.request_id,
+                "request cancelled before a response was sent (client disconnected or \
+                 shutdown timeout elapsed)"
+            );
+        }
+    }
+}
 
 /// Runs one request through the host check and the endpoint, turns any error
 /// or panic into the JSON error shape, and logs one line per request.
@@ -76,7 +126,12 @@ pub async fn guard<E: Endpoint>(
 
     async move {
         let started = Instant::now();
+        let mut in_flight = InFlight {
+            request_id,
+            finished: false,
+        };
         let response = handle(&*endpoint, request, &allowed_hosts).await;
+        in_flight.finished = true;
         let status = response.status();
         let latency_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
         if status.is_server_error() {
@@ -95,27 +150,9 @@ async fn handle<E: Endpoint>(
     request: Request,
     allowed_hosts: &AllowedHosts,
 ) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| {
-            request
-                .uri()
-                .authority()
-                .map(|authority| authority.to_string())
-        });
-    match host {
-        Some(host) if allowed_hosts.allows(&host) => {}
-        other => {
-            let host = other.unwrap_or_default();
-            tracing::warn!(
-                host,
-                "rejected request with a Host header that is not allowed"
-            );
-            return AppError::ForbiddenHost { host }.to_response();
-        }
+    if let Err(error) = check_host(&request, allowed_hosts) {
+        tracing::warn!(%error, "rejected request for its Host header");
+        return error.to_response();
     }
 
     let method = request.method().to_string();
@@ -197,5 +234,20 @@ mod tests {
     fn configured_hosts_are_allowed() {
         let hosts = AllowedHosts::new(&[" Notes.Local ".to_owned()]);
         assert!(hosts.allows("notes.local:8000"));
+    }
+
+    #[test]
+    fn configured_host_port_is_ignored() {
+        let hosts = AllowedHosts::new(&["notes.local:8117".to_owned()]);
+        assert!(hosts.allows("notes.local"));
+        assert!(hosts.allows("notes.local:9000"));
+    }
+
+    #[test]
+    fn text_after_ipv6_brackets_is_rejected() {
+        let hosts = AllowedHosts::new(&[]);
+        for host in ["[::1]evil.example", "[::1]:80x", "[::1"] {
+            assert!(!hosts.allows(host), "{host}");
+        }
     }
 }
