@@ -1,8 +1,8 @@
 //! SQLite connection setup, migrations and the two connection pools.
 //!
 //! Writes go through a pool of exactly one connection so that write transactions
-//! queue inside the process instead of failing with `SQLITE_BUSY`; reads use a
-//! separate pool and see the last committed state thanks to WAL mode.
+//! queue inside the process instead of failing with `SQLITE_BUSY`. Reads use a
+//! separate pool and, in WAL mode, see the last committed state.
 
 use std::{str::FromStr, time::Duration};
 
@@ -13,11 +13,10 @@ use sqlx::{
 };
 
 /// How long a statement waits for a lock held by another process before it
-/// fails with `SQLITE_BUSY` (answered as 503).
+/// fails with `SQLITE_BUSY` (the request then gets 503).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long a request waits for a pooled connection before it is answered
-/// with 503.
+/// How long a request waits for a pooled connection before it gets 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const READ_CONNECTIONS: u32 = 4;

@@ -45,7 +45,7 @@ impl Operation {
     }
 }
 
-/// Why a response was or was not served from the ledger.
+/// Reason a response was or was not served from the ledger.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "snake_case")]
 pub enum IdempotencyReason {
@@ -57,7 +57,7 @@ pub enum IdempotencyReason {
     DuplicateEventId,
 }
 
-/// How the idempotency key of a request was handled.
+/// Handling of a request's idempotency key.
 #[derive(Object, Debug, Clone, PartialEq, Eq)]
 pub struct Idempotency {
     /// The trimmed event id, or `null` when the request had none.
@@ -124,7 +124,7 @@ where
         ) -> BoxFuture<'c, Result<T, AppError>>
         + Send,
 {
-    // A known event id is answered from a read connection, so a retry still
+    // A known event id is served from a read connection, so a retry still
     // gets its recorded response when the database cannot be written (full
     // disk, read-only file, a lock held by another process).
     if let Some(event_id) = event_id {

@@ -11,7 +11,7 @@ use crate::config::LogFormat;
 /// Installs the global subscriber. Call once, at startup.
 pub fn init(format: LogFormat) {
     // poem's own lifecycle lines repeat the daemon's startup and shutdown
-    // lines, so they are hidden unless RUST_LOG asks for them.
+    // lines, so they are hidden unless RUST_LOG enables them.
     let default_filter = "info,poem::server=warn";
     let (filter, invalid_filter) = match std::env::var("RUST_LOG") {
         Err(_) => (EnvFilter::new(default_filter), None),

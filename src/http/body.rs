@@ -121,7 +121,7 @@ async fn read_json_object(
 }
 
 /// Parses `bytes` as one JSON object. serde_json rejects what v1 let through
-/// and then could not answer: `NaN` and `Infinity`, numbers beyond the f64
+/// and then could not respond to: `NaN` and `Infinity`, numbers beyond the f64
 /// range, nesting of 128 levels or more, invalid UTF-8 and lone surrogates.
 pub fn parse_json_object(bytes: &[u8]) -> Result<JsonObject, AppError> {
     match serde_json::from_slice::<Value>(bytes) {

@@ -27,10 +27,10 @@ pub struct Status {
 /// Result of the readiness check.
 #[derive(ApiResponse, Debug)]
 pub enum ReadyResponse {
-    /// The database answers queries.
+    /// The database responds to queries.
     #[oai(status = 200)]
     Ready(Json<Status>),
-    /// The database does not answer; retry after `Retry-After` seconds.
+    /// The database does not respond; retry after `Retry-After` seconds.
     #[oai(status = 503)]
     Unavailable(
         Json<ErrorBody>,
@@ -62,7 +62,7 @@ impl HealthApi {
 
     /// Check that the daemon can serve requests
     ///
-    /// Returns `{"status": "ready"}` when the database answers a query.
+    /// Returns `{"status": "ready"}` when the database responds to a query.
     #[oai(path = "/health/ready", method = "get", operation_id = "health_ready")]
     async fn ready(&self) -> ReadyResponse {
         match sqlx::query!("select 1 as ready")
@@ -73,7 +73,7 @@ impl HealthApi {
                 status: "ready".to_owned(),
             })),
             Err(error) => {
-                tracing::warn!(error = %error, "readiness check failed: database does not answer");
+                tracing::warn!(error = %error, "readiness check failed: database does not respond");
                 let body = ErrorBody {
                     error: "database does not answer; retry later".to_owned(),
                     code: "storage_unavailable".to_owned(),

@@ -97,7 +97,7 @@ pub struct MarkResponse {
     pub prepared_content: String,
     /// Always `queued_for_gom`.
     pub status: QueueStatus,
-    /// How the event id was handled.
+    /// Handling of the event id.
     pub idempotency: Idempotency,
 }
 
@@ -162,7 +162,7 @@ pub struct ExportResponse {
     /// `json`: the text of `{"draft_id", "prepared_content", "title"}` with
     /// `", "` and `": "` separators and non-ASCII escaped as `\uXXXX`.
     pub artifact: String,
-    /// How the event id was handled.
+    /// Handling of the event id.
     pub idempotency: Idempotency,
 }
 
@@ -180,7 +180,7 @@ pub struct ConfirmRequest {
     pub event_id: Option<String>,
     /// Identifier of a queued draft; must not be blank. Trimmed for lookup.
     pub draft_id: String,
-    /// Where the draft was published: an absolute `http` or `https` URL. Stored
+    /// URL of the published draft: an absolute `http` or `https` URL. Stored
     /// trimmed.
     pub published_url: String,
 }
@@ -204,7 +204,7 @@ pub struct ConfirmResponse {
     pub published_url: String,
     /// Always `published`.
     pub status: PublishedStatus,
-    /// How the event id was handled.
+    /// Handling of the event id.
     pub idempotency: Idempotency,
 }
 
@@ -221,7 +221,7 @@ pub struct PublishedItem {
     pub draft_id: String,
     /// The draft's title at confirmation.
     pub title: String,
-    /// Where it was published.
+    /// URL of the publication.
     pub published_url: String,
     /// Always `published`.
     pub status: PublishedStatus,
