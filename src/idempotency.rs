@@ -35,7 +35,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    /// The name stored in `replay_records.operation`.
+    /// Returns the name stored in `replay_records.operation`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PublishMark => "publish_mark",
@@ -69,8 +69,8 @@ pub struct Idempotency {
 }
 
 impl Idempotency {
-    /// The object for a request without an event id; also the placeholder
-    /// that operations put in a response before [`run_once`] fills it in.
+    /// Builds the object for a request without an event id. Operations also
+    /// put it in a response as a placeholder until [`run_once`] fills it in.
     pub fn not_provided() -> Self {
         Self {
             event_id: None,

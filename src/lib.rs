@@ -55,7 +55,8 @@ impl Server {
         })
     }
 
-    /// The address actually bound (differs from the setting for port 0).
+    /// Returns the address actually bound, which differs from the setting for
+    /// port 0.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }

@@ -25,7 +25,8 @@ use crate::error::AppError;
 pub struct AllowedHosts(Arc<Vec<String>>);
 
 impl AllowedHosts {
-    /// The loopback names plus `extra` (from `MIND_LITE_ALLOWED_HOSTS`).
+    /// Builds the list of the loopback names plus `extra` (from
+    /// `MIND_LITE_ALLOWED_HOSTS`).
     pub fn new(extra: &[String]) -> Self {
         let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
             .into_iter()

@@ -34,7 +34,7 @@ impl TestDir {
     }
 }
 
-/// The sqlx URL that opens (creating if needed) the file at `path`.
+/// Builds the sqlx URL that opens the file at `path`, creating it if needed.
 pub fn database_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
