@@ -102,13 +102,14 @@ pub trait IdempotentResponse: ToJSON + ParseFromJSON + Send {
     fn set_idempotency(&mut self, idempotency: Idempotency);
 }
 
-/// Runs `work` at most once per `(operation, event_id)` and returns its response,
-/// or the recorded response of the first successful request with that event id.
+/// Commits the side effect of `work` at most once per `(operation, event_id)`
+/// and returns its response, or the recorded response of the first successful
+/// request with that event id.
 ///
-/// `work` validates the request and performs the side effect on the given
-/// connection, inside the transaction; it receives the same `request`. The response it returns gets the
-/// `idempotency` object filled in here. Replays skip `work` entirely, whatever
-/// the new request contains, as in v1.
+/// `work` receives the transaction's connection and `request`. It validates the
+/// request and performs the side effect, and a failure rolls both back. The
+/// `idempotency` object of its response is filled in here. Replays skip `work`
+/// entirely, whatever the new request contains, as in v1.
 pub async fn run_once<T, F>(
     db: &Database,
     operation: Operation,
@@ -158,7 +159,8 @@ where
         operation,
         event_id,
         request_sha256: &canonical_sha256(request),
-        request_body: &Value::Object(request.clone()).to_string(),
+        request_body: &serde_json::to_string(request)
+            .map_err(|error| anyhow::anyhow!("failed to serialise the request: {error}"))?,
         response_body: &response.to_json_string(),
     };
     insert_record(&mut transaction, &record).await?;
@@ -297,22 +299,24 @@ fn decode_response<T: ParseFromJSON>(
 /// Returns the hex SHA-256 of `request` serialised with object keys sorted at
 /// every level, so that key order does not change the hash.
 pub fn canonical_sha256(request: &JsonObject) -> String {
-    let canonical = sort_keys(&Value::Object(request.clone())).to_string();
+    let canonical = sort_object_keys(request).to_string();
     hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+fn sort_object_keys(object: &JsonObject) -> Value {
+    let mut entries: Vec<(&String, &Value)> = object.iter().collect();
+    entries.sort_by(|left, right| left.0.cmp(right.0));
+    Value::Object(
+        entries
+            .into_iter()
+            .map(|(key, value)| (key.clone(), sort_keys(value)))
+            .collect(),
+    )
 }
 
 fn sort_keys(value: &Value) -> Value {
     match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|left, right| left.0.cmp(right.0));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(key, value)| (key.clone(), sort_keys(value)))
-                    .collect(),
-            )
-        }
+        Value::Object(object) => sort_object_keys(object),
         Value::Array(items) => Value::Array(items.iter().map(sort_keys).collect()),
         other => other.clone(),
     }

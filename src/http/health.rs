@@ -8,7 +8,7 @@ use poem_openapi::{
 use super::ApiTags;
 use crate::{
     db::Database,
-    error::{AppError, ErrorBody, RETRY_AFTER_SECONDS, StorageError},
+    error::{ErrorBody, RETRY_AFTER_SECONDS, StorageError},
     publish::store,
 };
 
@@ -91,9 +91,7 @@ impl HealthApi {
     /// snapshots are 0 until the onboarding workflow stores runs.
     #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
     async fn metrics(&self) -> Result<MetricsResponse, StorageError> {
-        let counts = store::count(&self.db.reader)
-            .await
-            .map_err(AppError::from)?;
+        let counts = store::count(&self.db.reader).await?;
         let gauges = [
             ("mind_lite_runs_total", "Total runs recorded", 0),
             ("mind_lite_proposals_total", "Total proposals recorded", 0),
