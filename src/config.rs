@@ -1,7 +1,7 @@
 //! Command-line interface and configuration. Every flag falls back to an
 //! environment variable, then to `.env`, then to its default.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -102,6 +102,11 @@ pub struct Settings {
         global = true
     )]
     pub shutdown_timeout_secs: u64,
+
+    /// Folder that every analysed folder must be inside; unset allows any
+    /// folder the daemon can read.
+    #[arg(long, env = "MIND_LITE_VAULT_ROOT", global = true)]
+    pub vault_root: Option<PathBuf>,
 
     /// Log line format.
     #[arg(long, env = "MIND_LITE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]

@@ -4,6 +4,8 @@
 //! "<kind>"}`, plus `"field"` when one input field is at fault. `error` keeps the
 //! exact v1 message text because v1 clients match it.
 
+use std::borrow::Cow;
+
 use poem::{
     Response,
     error::ResponseError,
@@ -20,10 +22,13 @@ pub struct ErrorBody {
     /// Human-readable message. For v1 errors this is the exact v1 text.
     pub error: String,
     /// Machine-readable kind of error in snake case, such as `invalid_json`,
-    /// `missing_field`, `invalid_field`, `unknown_draft`, `not_found`,
-    /// `method_not_allowed`, `unsupported_media_type`, `payload_too_large`,
-    /// `body_timeout`, `invalid_body`, `forbidden_host`, `bad_request`,
-    /// `storage_unavailable` or `internal`.
+    /// `missing_field`, `invalid_field`, `unknown_draft`, `unknown_run`,
+    /// `no_matching_proposals`, `snapshot_not_found`, `not_latest_snapshot`,
+    /// `snapshot_already_rolled_back`, `missing_folder`, `unreadable_note`,
+    /// `outside_vault_root`, `not_found`, `method_not_allowed`,
+    /// `unsupported_media_type`, `payload_too_large`, `body_timeout`,
+    /// `invalid_body`, `forbidden_host`, `bad_request`, `storage_unavailable`
+    /// or `internal`.
     pub code: String,
     /// The request field at fault, when the error concerns one field.
     #[oai(skip_serializing_if_is_none)]
@@ -38,11 +43,20 @@ pub enum AppError {
     BadRequest {
         message: String,
         code: &'static str,
-        field: Option<&'static str>,
+        field: Option<Cow<'static, str>>,
     },
     /// No route matches the path.
     #[error("not found")]
     NotFound,
+    /// A run route names a run that does not exist.
+    #[error("unknown run id: {run_id}")]
+    UnknownRun { run_id: String },
+    /// The folder to analyse is outside `MIND_LITE_VAULT_ROOT`.
+    #[error(
+        "folder is outside the vault root: {folder_path}; analyse a folder under \
+         MIND_LITE_VAULT_ROOT"
+    )]
+    OutsideVaultRoot { folder_path: String },
     /// The path exists but not for this method.
     #[error("method {method} is not allowed on {path}")]
     MethodNotAllowed { method: String, path: String },
@@ -94,16 +108,16 @@ impl AppError {
         Self::BadRequest {
             message: format!("{field} is required"),
             code: "missing_field",
-            field: Some(field),
+            field: Some(Cow::Borrowed(field)),
         }
     }
 
     /// Builds a 400 for a field whose value is present but invalid.
-    pub fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid_field(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self::BadRequest {
             message: message.into(),
             code: "invalid_field",
-            field: Some(field),
+            field: Some(field.into()),
         }
     }
 
@@ -119,7 +133,8 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::UnknownRun { .. } => StatusCode::NOT_FOUND,
+            Self::OutsideVaultRoot { .. } => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::ForbiddenHost { .. } => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -135,6 +150,8 @@ impl AppError {
         match self {
             Self::BadRequest { code, .. } => code,
             Self::NotFound => "not_found",
+            Self::UnknownRun { .. } => "unknown_run",
+            Self::OutsideVaultRoot { .. } => "outside_vault_root",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::ForbiddenHost { .. } => "forbidden_host",
             Self::PayloadTooLarge { .. } => "payload_too_large",
@@ -156,7 +173,8 @@ impl AppError {
             other => other.to_string(),
         };
         let field = match self {
-            Self::BadRequest { field, .. } => field.map(str::to_owned),
+            Self::BadRequest { field, .. } => field.as_deref().map(str::to_owned),
+            Self::OutsideVaultRoot { .. } => Some("folder_path".to_owned()),
             _ => None,
         };
         ErrorBody {
@@ -330,6 +348,142 @@ impl From<sqlx::Error> for StorageError {
 }
 
 impl From<sqlx::Error> for RequestError {
+    fn from(error: sqlx::Error) -> Self {
+        AppError::from(error).into()
+    }
+}
+
+/// Error statuses of `POST /onboarding/analyze-folder`.
+#[derive(ApiResponse, Debug)]
+pub enum FolderError {
+    /// The body is not a JSON object, `folder_path` is missing, the folder
+    /// does not exist, or a note cannot be read.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// The folder is outside `MIND_LITE_VAULT_ROOT`.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// The body is larger than the configured limit (`MIND_LITE_MAX_BODY_BYTES`).
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The whole body did not arrive within `MIND_LITE_BODY_TIMEOUT_SECS`.
+    #[oai(status = 408)]
+    BodyTimeout(Json<ErrorBody>),
+    /// The `Content-Type` header is missing or is not `application/json`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// An unexpected failure; the cause is logged by the daemon.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The storage is busy or failing; retry after the number of seconds in
+    /// `Retry-After`.
+    #[oai(status = 503)]
+    Unavailable(
+        Json<ErrorBody>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u32,
+    ),
+}
+
+impl From<AppError> for FolderError {
+    fn from(error: AppError) -> Self {
+        if error.status() == StatusCode::FORBIDDEN {
+            return Self::Forbidden(Json(error.body()));
+        }
+        match RequestError::from(error) {
+            RequestError::BadRequest(body) => Self::BadRequest(body),
+            RequestError::PayloadTooLarge(body) => Self::PayloadTooLarge(body),
+            RequestError::BodyTimeout(body) => Self::BodyTimeout(body),
+            RequestError::UnsupportedMediaType(body) => Self::UnsupportedMediaType(body),
+            RequestError::Internal(body) => Self::Internal(body),
+            RequestError::Unavailable(body, seconds) => Self::Unavailable(body, seconds),
+        }
+    }
+}
+
+/// Error statuses of the run actions: approve, apply and rollback.
+#[derive(ApiResponse, Debug)]
+pub enum RunActionError {
+    /// The body is not a JSON object, a field is invalid, no proposal matches,
+    /// or the rollback is refused; `error` contains the message.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// No run has this id (`unknown run id: {run_id}`).
+    #[oai(status = 404)]
+    UnknownRun(Json<ErrorBody>),
+    /// The body is larger than the configured limit (`MIND_LITE_MAX_BODY_BYTES`).
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The whole body did not arrive within `MIND_LITE_BODY_TIMEOUT_SECS`.
+    #[oai(status = 408)]
+    BodyTimeout(Json<ErrorBody>),
+    /// The `Content-Type` header is missing or is not `application/json`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// An unexpected failure; the cause is logged by the daemon.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The storage is busy or failing; retry after the number of seconds in
+    /// `Retry-After`.
+    #[oai(status = 503)]
+    Unavailable(
+        Json<ErrorBody>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u32,
+    ),
+}
+
+impl From<AppError> for RunActionError {
+    fn from(error: AppError) -> Self {
+        if error.status() == StatusCode::NOT_FOUND {
+            return Self::UnknownRun(Json(error.body()));
+        }
+        match RequestError::from(error) {
+            RequestError::BadRequest(body) => Self::BadRequest(body),
+            RequestError::PayloadTooLarge(body) => Self::PayloadTooLarge(body),
+            RequestError::BodyTimeout(body) => Self::BodyTimeout(body),
+            RequestError::UnsupportedMediaType(body) => Self::UnsupportedMediaType(body),
+            RequestError::Internal(body) => Self::Internal(body),
+            RequestError::Unavailable(body, seconds) => Self::Unavailable(body, seconds),
+        }
+    }
+}
+
+/// Error statuses of the run reads.
+#[derive(ApiResponse, Debug)]
+pub enum RunLookupError {
+    /// No run has this id (`unknown run id: {run_id}`).
+    #[oai(status = 404)]
+    UnknownRun(Json<ErrorBody>),
+    /// An unexpected failure; the cause is logged by the daemon.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The storage is busy or failing; retry after the number of seconds in
+    /// `Retry-After`.
+    #[oai(status = 503)]
+    Unavailable(
+        Json<ErrorBody>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u32,
+    ),
+}
+
+impl From<AppError> for RunLookupError {
+    fn from(error: AppError) -> Self {
+        if error.status() == StatusCode::NOT_FOUND {
+            return Self::UnknownRun(Json(error.body()));
+        }
+        match StorageError::from(error) {
+            StorageError::Internal(body) => Self::Internal(body),
+            StorageError::Unavailable(body, seconds) => Self::Unavailable(body, seconds),
+        }
+    }
+}
+
+impl From<sqlx::Error> for RunLookupError {
     fn from(error: sqlx::Error) -> Self {
         AppError::from(error).into()
     }

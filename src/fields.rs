@@ -1,6 +1,8 @@
 //! Reading request fields with the v1 value classes: trimming, "non-blank
 //! string" and the optional `event_id`.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::error::AppError;
@@ -50,6 +52,130 @@ pub fn optional_event_id(body: &JsonObject) -> Result<Option<EventId>, AppError>
         Some(_) => Err(AppError::invalid_field(
             "event_id",
             "event_id must be a non-empty string",
+        )),
+    }
+}
+
+/// Reads an optional boolean: absent means `default`; anything but `true` or
+/// `false` (`null` included) is `<field> must be a boolean`.
+pub fn optional_bool(
+    body: &JsonObject,
+    field: &'static str,
+    default: bool,
+) -> Result<bool, AppError> {
+    match body.get(field) {
+        None => Ok(default),
+        Some(Value::Bool(flag)) => Ok(*flag),
+        Some(_) => Err(AppError::invalid_field(
+            field,
+            format!("{field} must be a boolean"),
+        )),
+    }
+}
+
+/// Reads an optional confidence; absent means `default`. See [`confidence`].
+pub fn optional_confidence(
+    body: &JsonObject,
+    field: &'static str,
+    default: f64,
+) -> Result<f64, AppError> {
+    match body.get(field) {
+        None => Ok(default),
+        Some(value) => confidence(value, field, field),
+    }
+}
+
+/// Reads a confidence: a finite JSON number within [0, 1]. v1 also took
+/// booleans and any range (D30); here a non-number is v1's `<name> must be a
+/// number` and a number out of range is `<name> must be between 0.0 and 1.0`.
+/// `field` names the field in the error body, for example `links[2].confidence`.
+pub fn confidence(
+    value: &Value,
+    name: &str,
+    field: impl Into<Cow<'static, str>>,
+) -> Result<f64, AppError> {
+    let Some(number) = value.as_f64() else {
+        return Err(AppError::invalid_field(
+            field,
+            format!("{name} must be a number"),
+        ));
+    };
+    if number.is_finite() && (0.0..=1.0).contains(&number) {
+        Ok(number)
+    } else {
+        Err(AppError::invalid_field(
+            field,
+            format!("{name} must be between 0.0 and 1.0"),
+        ))
+    }
+}
+
+/// Reads an optional object; absent means empty, anything else (`null`
+/// included) is `<field> must be an object`.
+pub fn optional_object<'a>(
+    body: &'a JsonObject,
+    field: &'static str,
+) -> Result<Option<&'a JsonObject>, AppError> {
+    match body.get(field) {
+        None => Ok(None),
+        Some(Value::Object(object)) => Ok(Some(object)),
+        Some(_) => Err(AppError::invalid_field(
+            field,
+            format!("{field} must be an object"),
+        )),
+    }
+}
+
+/// Tells whether `value` is a JSON array of strings (the empty array is one).
+pub fn as_string_list(value: &Value) -> Option<Vec<String>> {
+    value
+        .as_array()?
+        .iter()
+        .map(|item| item.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Reads an optional list of strings; absent means empty, anything else
+/// (`null` included) is `<field> must be a list of strings`.
+pub fn optional_string_list(
+    body: &JsonObject,
+    field: &'static str,
+) -> Result<Vec<String>, AppError> {
+    match body.get(field) {
+        None => Ok(Vec::new()),
+        Some(value) => as_string_list(value).ok_or_else(|| {
+            AppError::invalid_field(field, format!("{field} must be a list of strings"))
+        }),
+    }
+}
+
+/// Reads an optional string, untrimmed; absent means `default`, anything else
+/// (`null` included) is `<field> must be a string`.
+pub fn optional_string<'a>(
+    body: &'a JsonObject,
+    field: &'static str,
+    default: &'a str,
+) -> Result<&'a str, AppError> {
+    match body.get(field) {
+        None => Ok(default),
+        Some(Value::String(text)) => Ok(text),
+        Some(_) => Err(AppError::invalid_field(
+            field,
+            format!("{field} must be a string"),
+        )),
+    }
+}
+
+/// Reads a required non-empty list, or `<field> must be a non-empty list`.
+pub fn non_empty_list<'a>(
+    body: &'a JsonObject,
+    field: &'static str,
+) -> Result<&'a [Value], AppError> {
+    match body.get(field) {
+        Some(Value::Array(items)) if !items.is_empty() => Ok(items),
+        _ => Err(AppError::invalid_field(
+            field,
+            format!("{field} must be a non-empty list"),
         )),
     }
 }

@@ -29,6 +29,8 @@ use crate::{
 /// operation: the same id may be used once for each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
+    Ask,
+    LinksApply,
     PublishMark,
     PublishExport,
     PublishConfirm,
@@ -38,6 +40,8 @@ impl Operation {
     /// Returns the name stored in `replay_records.operation`.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Ask => "ask",
+            Self::LinksApply => "links_apply",
             Self::PublishMark => "publish_mark",
             Self::PublishExport => "publish_export",
             Self::PublishConfirm => "publish_confirm",

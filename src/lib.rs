@@ -10,6 +10,8 @@ pub mod fields;
 pub mod http;
 pub mod idempotency;
 pub mod publish;
+pub mod rules;
+pub mod runs;
 pub mod telemetry;
 pub mod time;
 pub mod v1_json;

@@ -39,6 +39,21 @@ async fn served_spec_lists_every_operation_with_errors() {
         ("/health", "get"),
         ("/health/ready", "get"),
         ("/metrics", "get"),
+        ("/onboarding/analyze-folder", "post"),
+        ("/runs", "get"),
+        ("/runs/{run_id}", "get"),
+        ("/runs/{run_id}/proposals", "get"),
+        ("/runs/{run_id}/approve", "post"),
+        ("/runs/{run_id}/apply", "post"),
+        ("/runs/{run_id}/rollback", "post"),
+        ("/policy/sensitivity", "get"),
+        ("/policy/sensitivity/check", "post"),
+        ("/policy/routing", "get"),
+        ("/ask", "post"),
+        ("/organize/classify", "post"),
+        ("/organize/propose-structure", "post"),
+        ("/links/propose", "post"),
+        ("/links/apply", "post"),
         ("/publish/prepare", "post"),
         ("/publish/score", "post"),
         ("/publish/mark-for-gom", "post"),
@@ -47,6 +62,7 @@ async fn served_spec_lists_every_operation_with_errors() {
         ("/publish/confirm-gom", "post"),
         ("/publish/published", "get"),
     ];
+    assert_eq!(paths.len(), 25, "paths: {:?}", paths.keys());
     assert_eq!(paths.len(), expected.len(), "paths: {:?}", paths.keys());
     for (path, method) in expected {
         let operation = &spec["paths"][path][method];
@@ -59,6 +75,12 @@ async fn served_spec_lists_every_operation_with_errors() {
             operation["description"].is_string(),
             "{method} {path} has no description"
         );
+        if path.starts_with("/runs/") {
+            assert!(
+                operation["responses"]["404"]["description"].is_string(),
+                "{path} lacks a described 404"
+            );
+        }
         if method == "post" {
             for status in ["200", "400", "413", "415", "500", "503"] {
                 let response = &operation["responses"][status];

@@ -106,9 +106,13 @@ async fn unknown_path_returns_not_found() {
         "/Health",
         "/publish/mark-for-gom/",
         "/PUBLISH/MARK-FOR-GOM",
-        "/ask",
-        "/runs",
-        "/onboarding/analyze-folder",
+        "/runs/",
+        "/runs/run_0001/",
+        "/runs/run_0001/proposals/",
+        "/runs/run_0001/approve/extra",
+        "/runs/run_0001/unknown-action",
+        "/onboarding/analyze-folder/",
+        "/capture",
     ];
     // (content type, body): an object, no body, invalid JSON, a non-JSON
     // content type, and a body over the limit.

@@ -10,6 +10,7 @@ use crate::{
     db::Database,
     error::{ErrorBody, RETRY_AFTER_SECONDS, StorageError},
     publish::store,
+    runs,
 };
 
 /// The health and metrics endpoints.
@@ -87,15 +88,27 @@ impl HealthApi {
     /// Read the metrics
     ///
     /// Returns five gauges in the Prometheus text format: runs, proposals,
-    /// snapshots, queued drafts and published drafts. Runs, proposals and
-    /// snapshots are 0 until the onboarding workflow stores runs.
+    /// snapshots, queued drafts and published drafts, each a row count.
     #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
     async fn metrics(&self) -> Result<MetricsResponse, StorageError> {
         let counts = store::count(&self.db.reader).await?;
+        let run_counts = runs::store::count(&self.db.reader).await?;
         let gauges = [
-            ("mind_lite_runs_total", "Total runs recorded", 0),
-            ("mind_lite_proposals_total", "Total proposals recorded", 0),
-            ("mind_lite_snapshots_total", "Total snapshots recorded", 0),
+            (
+                "mind_lite_runs_total",
+                "Total runs recorded",
+                run_counts.runs,
+            ),
+            (
+                "mind_lite_proposals_total",
+                "Total proposals recorded",
+                run_counts.proposals,
+            ),
+            (
+                "mind_lite_snapshots_total",
+                "Total snapshots recorded",
+                run_counts.snapshots,
+            ),
             (
                 "mind_lite_publish_queue_total",
                 "Total drafts queued for publish",

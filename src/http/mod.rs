@@ -1,11 +1,19 @@
 //! The HTTP surface: the OpenAPI service, the spec and Swagger UI, and the
 //! middleware that every request passes through.
 
+mod ask;
 mod body;
 mod guard;
 mod health;
+mod links;
+mod organize;
+mod policy;
 mod publish;
 mod publish_types;
+mod runs;
+mod runs_types;
+
+use std::path::PathBuf;
 
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
@@ -20,15 +28,45 @@ use crate::{config::Settings, db::Database};
 pub enum ApiTags {
     /// Liveness, readiness and metrics.
     Health,
+    /// Folder analysis and the run workflow: approve, apply, roll back.
+    Runs,
+    /// Cloud-eligibility policy: sensitivity rules, routing and budget.
+    Policy,
+    /// Questions, routed by the policy.
+    Ask,
+    /// Note organisation: PARA categories and folders.
+    Organize,
+    /// Link suggestions between notes.
+    Links,
     /// The editorial publish queue into the digital garden (GOM).
     Publish,
 }
 
-/// Builds the OpenAPI service over all operations.
-pub fn api_service(db: &Database) -> OpenApiService<(health::HealthApi, publish::PublishApi), ()> {
+/// Every group of operations, in the order the spec lists them.
+type Apis = (
+    health::HealthApi,
+    runs::RunsApi,
+    policy::PolicyApi,
+    ask::AskApi,
+    organize::OrganizeApi,
+    links::LinksApi,
+    publish::PublishApi,
+);
+
+/// Builds the OpenAPI service over all operations. `vault_root` bounds the
+/// folders that analysis may read.
+pub fn api_service(db: &Database, vault_root: Option<PathBuf>) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             health::HealthApi { db: db.clone() },
+            runs::RunsApi {
+                db: db.clone(),
+                vault_root,
+            },
+            policy::PolicyApi,
+            ask::AskApi { db: db.clone() },
+            organize::OrganizeApi,
+            links::LinksApi { db: db.clone() },
             publish::PublishApi { db: db.clone() },
         ),
         "mind-lite",
@@ -46,13 +84,13 @@ pub fn api_service(db: &Database) -> OpenApiService<(health::HealthApi, publish:
 /// Returns the OpenAPI spec as pretty-printed JSON, as served at
 /// `/openapi.json` and committed in `openapi/openapi.json`.
 pub fn spec_json(db: &Database) -> String {
-    api_service(db).spec()
+    api_service(db, None).spec()
 }
 
 /// Builds the whole application: API routes, `/openapi.json`, `/docs`, and the
 /// guard middleware (host check, JSON errors, request log).
 pub fn app(db: &Database, settings: &Settings) -> impl Endpoint + 'static {
-    let api = api_service(db);
+    let api = api_service(db, settings.vault_root.clone());
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
 

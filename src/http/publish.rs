@@ -12,10 +12,8 @@ use crate::{
     error::{AppError, RequestError, StorageError},
     fields::{JsonObject, optional_event_id, required_text, trim},
     idempotency::{Idempotency, Operation, run_once},
-    publish::{
-        rules::{ExportFormat, build_artifact, prepare_content, score},
-        store::{self, QueuedDraft},
-    },
+    publish::store::{self, QueuedDraft},
+    rules::publish::{ExportFormat, build_artifact, prepare_content, score},
 };
 
 /// The publish endpoints.
@@ -292,7 +290,7 @@ fn unknown_draft(draft_id: &str) -> AppError {
     AppError::BadRequest {
         message: format!("unknown draft id: {draft_id}"),
         code: "unknown_draft",
-        field: Some("draft_id"),
+        field: Some("draft_id".into()),
     }
 }
 

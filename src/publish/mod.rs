@@ -1,4 +1,3 @@
-//! The publish pipeline: rules and storage.
+//! The publish pipeline: storage (its rules are in `crate::rules::publish`).
 
-pub mod rules;
 pub mod store;
