@@ -38,7 +38,8 @@ pub struct Server {
 impl Server {
     /// Binds the listening socket, then opens and migrates the database. The
     /// socket comes first so that a port in use creates no database file.
-    pub async fn bind(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn bind(mut settings: Settings) -> anyhow::Result<Self> {
+        settings.vault_root = resolve_vault_root(settings.vault_root.take())?;
         let acceptor = TcpListener::bind(settings.bind.to_string())
             .into_acceptor()
             .await
@@ -72,6 +73,9 @@ impl Server {
     /// the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let schema_version = self.db.schema_version().await?;
+        if let Some(vault_root) = &self.settings.vault_root {
+            tracing::info!(vault_root = %vault_root.display(), "folder analysis is limited to the vault root");
+        }
         tracing::info!(
             address = %self.local_addr,
             database = %self.db.url,
@@ -91,4 +95,27 @@ impl Server {
         tracing::info!("mind-lite stopped");
         result.context("HTTP server failed")
     }
+}
+
+/// Checks `MIND_LITE_VAULT_ROOT` at startup and returns it canonical, so
+/// that a typo stops startup instead of refusing every analysis. An empty path
+/// (possible through [`Settings`] built in code) means no root.
+fn resolve_vault_root(
+    vault_root: Option<std::path::PathBuf>,
+) -> anyhow::Result<Option<std::path::PathBuf>> {
+    let Some(vault_root) = vault_root.filter(|path| !path.as_os_str().is_empty()) else {
+        return Ok(None);
+    };
+    let canonical = std::fs::canonicalize(&vault_root).with_context(|| {
+        format!(
+            "MIND_LITE_VAULT_ROOT {} cannot be resolved; set it to an existing folder or unset it",
+            vault_root.display()
+        )
+    })?;
+    anyhow::ensure!(
+        canonical.is_dir(),
+        "MIND_LITE_VAULT_ROOT {} is not a folder; set it to an existing folder or unset it",
+        vault_root.display()
+    );
+    Ok(Some(canonical))
 }
