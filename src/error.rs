@@ -121,6 +121,19 @@ impl AppError {
         }
     }
 
+    /// Names `field` as the field at fault of a 400, keeping its message; used
+    /// for fields inside list items, such as `notes[2].title`.
+    pub fn in_field(self, field: impl Into<Cow<'static, str>>) -> Self {
+        match self {
+            Self::BadRequest { message, code, .. } => Self::BadRequest {
+                message,
+                code,
+                field: Some(field.into()),
+            },
+            other => other,
+        }
+    }
+
     /// Builds v1's `invalid json` 400: a body that is not a JSON object.
     pub fn invalid_json() -> Self {
         Self::BadRequest {

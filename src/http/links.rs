@@ -144,12 +144,15 @@ impl LinksApi {
         let source_note_id = required_text(&request, "source_note_id")?;
         let candidates = non_empty_list(&request, "candidate_notes")?;
         let mut suggestions = Vec::with_capacity(candidates.len());
-        for candidate in candidates {
+        for (index, candidate) in candidates.iter().enumerate() {
             let candidate = candidate.as_object().ok_or_else(|| {
-                AppError::invalid_field("candidate_notes", "each candidate note must be an object")
+                AppError::invalid_field(
+                    format!("candidate_notes[{index}]"),
+                    "each candidate note must be an object",
+                )
             })?;
-            let note_id = candidate_text(candidate, "note_id")?;
-            let title = candidate_text(candidate, "title")?;
+            let note_id = candidate_text(candidate, "note_id", index)?;
+            let title = candidate_text(candidate, "title", index)?;
             let (confidence, reason) = link_suggestion(title);
             suggestions.push(LinkSuggestion {
                 target_note_id: note_id.to_owned(),
@@ -195,13 +198,17 @@ impl LinksApi {
     }
 }
 
-/// Reads a candidate's required text field, with v1's `candidate <field> is
-/// required`.
-fn candidate_text<'a>(candidate: &'a JsonObject, field: &'static str) -> Result<&'a str, AppError> {
+/// Reads a required text field of `candidate_notes[index]`, with v1's
+/// `candidate <field> is required`.
+fn candidate_text<'a>(
+    candidate: &'a JsonObject,
+    field: &'static str,
+    index: usize,
+) -> Result<&'a str, AppError> {
     required_text(candidate, field).map_err(|_| AppError::BadRequest {
         message: format!("candidate {field} is required"),
         code: "missing_field",
-        field: Some(format!("candidate_notes[].{field}").into()),
+        field: Some(format!("candidate_notes[{index}].{field}").into()),
     })
 }
 

@@ -121,10 +121,10 @@ impl OrganizeApi {
     ) -> Result<Json<ClassifyResponse>, RequestError> {
         let notes = non_empty_list(&body.object, "notes")?;
         let mut results = Vec::with_capacity(notes.len());
-        for note in notes {
-            let note = note_object(note)?;
-            let note_id = required_text(note, "note_id")?;
-            let title = required_text(note, "title")?;
+        for (index, note) in notes.iter().enumerate() {
+            let note = note_object(note, index)?;
+            let note_id = note_text(note, "note_id", index)?;
+            let title = note_text(note, "title", index)?;
             let (para, confidence) = classify(title);
             let action_mode = action_mode(CLASSIFY_RISK_TIER, confidence)
                 .map_err(|error| AppError::Internal(error.into()))?;
@@ -154,11 +154,12 @@ impl OrganizeApi {
     ) -> Result<Json<ProposeStructureResponse>, RequestError> {
         let notes = non_empty_list(&body.object, "notes")?;
         let mut proposals = Vec::with_capacity(notes.len());
-        for note in notes {
-            let note = note_object(note)?;
-            let note_id = required_text(note, "note_id")?;
-            let title = required_text(note, "title")?;
-            let folder = optional_string(note, "folder", DEFAULT_FOLDER)?;
+        for (index, note) in notes.iter().enumerate() {
+            let note = note_object(note, index)?;
+            let note_id = note_text(note, "note_id", index)?;
+            let title = note_text(note, "title", index)?;
+            let folder = optional_string(note, "folder", DEFAULT_FOLDER)
+                .map_err(|error| error.in_field(format!("notes[{index}].folder")))?;
             proposals.push(FolderProposal {
                 note_id: note_id.to_owned(),
                 current_folder: folder.to_owned(),
@@ -171,7 +172,17 @@ impl OrganizeApi {
     }
 }
 
-fn note_object(note: &Value) -> Result<&JsonObject, AppError> {
-    note.as_object()
-        .ok_or_else(|| AppError::invalid_field("notes", "each note must be an object"))
+fn note_object(note: &Value, index: usize) -> Result<&JsonObject, AppError> {
+    note.as_object().ok_or_else(|| {
+        AppError::invalid_field(format!("notes[{index}]"), "each note must be an object")
+    })
+}
+
+/// Reads a required text field of `notes[index]`, naming it in the error.
+fn note_text<'a>(
+    note: &'a JsonObject,
+    field: &'static str,
+    index: usize,
+) -> Result<&'a str, AppError> {
+    required_text(note, field).map_err(|error| error.in_field(format!("notes[{index}].{field}")))
 }
