@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod publish;
+pub mod requests;
 pub mod runs;
 
 use std::path::{Path, PathBuf};
