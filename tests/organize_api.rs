@@ -385,3 +385,46 @@ async fn organize_wrong_method_is_405() {
     assert_method_not_allowed(&server, Method::PUT, PROPOSE_STRUCTURE).await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn item_errors_name_the_list_index() {
+    let (_dir, server) = start().await;
+    let good = json!({"note_id": "n1", "title": "t"});
+    // (route, body, message, code, field at fault)
+    let cases = [
+        (
+            CLASSIFY,
+            json!({"notes": [good, {"note_id": "n2", "title": " "}]}),
+            "title is required",
+            "missing_field",
+            "notes[1].title",
+        ),
+        (
+            CLASSIFY,
+            json!({"notes": [good, good, 7]}),
+            "each note must be an object",
+            "invalid_field",
+            "notes[2]",
+        ),
+        (
+            PROPOSE_STRUCTURE,
+            json!({"notes": [{"note_id": "", "title": "t"}]}),
+            "note_id is required",
+            "missing_field",
+            "notes[0].note_id",
+        ),
+        (
+            PROPOSE_STRUCTURE,
+            json!({"notes": [good, {"note_id": "n2", "title": "t", "folder": null}]}),
+            "folder must be a string",
+            "invalid_field",
+            "notes[1].folder",
+        ),
+    ];
+    for (route, body, message, code, field) in cases {
+        let response = server.post(route, body.clone()).await;
+        let context = format!("{route} {body}");
+        assert_rejected(&context, &response, message, code, Some(field));
+    }
+    server.stop().await;
+}
