@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Publishes a folder of real Markdown notes through a throwaway mind-lite daemon twice:
-# the first run must accept every write, the second must replay every write unchanged.
+# Runs two clients over a folder of real Markdown notes against one throwaway mind-lite
+# daemon, each twice: the first pass must accept every write, the second must replay every
+# write unchanged. publish_notes publishes every note. onboard_notes analyses the folder,
+# takes the run through approve, apply and rollback, then links, classifies and sends one
+# question per note.
 #
 # Usage: scripts/check-real-notes.sh MIND_LITE_BINARY [NOTES_FOLDER]
 #   MIND_LITE_BINARY  the built daemon, e.g. target/release/mind-lite
 #   NOTES_FOLDER      defaults to ../shared/data/foam-docs relative to the repository root
 #
-# The script builds the client itself with `cargo build --release --example publish_notes`,
-# so the client always matches the checked-out source. The daemon binary is taken as given.
+# The script builds both clients itself with `cargo build --release --example publish_notes
+# --example onboard_notes`, so the clients always match the checked-out source. The daemon
+# binary is taken as given.
 # The daemon gets a fresh SQLite database in a temporary folder and listens on a free
 # loopback port. An EXIT trap stops the daemon and removes the folder on success, on error
 # and on SIGINT or SIGTERM, but not when the script itself is killed with SIGKILL.
@@ -89,11 +93,12 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-echo "building the publish_notes client"
-(cd "$repo_root" && cargo build --release --example publish_notes)
+echo "building the publish_notes and onboard_notes clients"
+(cd "$repo_root" && cargo build --release --example publish_notes --example onboard_notes)
 target_dir="${CARGO_TARGET_DIR:-target}"
 [[ "$target_dir" = /* ]] || target_dir="$repo_root/$target_dir"
-client="$target_dir/release/examples/publish_notes"
+publish_client="$target_dir/release/examples/publish_notes"
+onboard_client="$target_dir/release/examples/onboard_notes"
 
 # NOTE: the port is released before the daemon binds it, so another process could take it
 # in between, and the daemon's bind would then fail.
@@ -126,14 +131,20 @@ until [[ "$(health_status)" == 200 ]]; do
     sleep 0.2
 done
 
-echo "first run: every write must be accepted"
-"$client" --base-url "$base_url" --folder "$notes_folder" --expect fresh
+echo "publish_notes, first run: every write must be accepted"
+"$publish_client" --base-url "$base_url" --folder "$notes_folder" --expect fresh
 
-echo "second run: every write must be a replay"
-"$client" --base-url "$base_url" --folder "$notes_folder" --expect replay
+echo "publish_notes, second run: every write must be a replay"
+"$publish_client" --base-url "$base_url" --folder "$notes_folder" --expect replay
+
+echo "onboard_notes, first run: every ask and links/apply must be accepted"
+"$onboard_client" --base-url "$base_url" --folder "$notes_folder" --expect fresh
+
+echo "onboard_notes, second run: every ask and links/apply must be a replay"
+"$onboard_client" --base-url "$base_url" --folder "$notes_folder" --expect replay
 
 echo "stopping the daemon"
 if ! stop_daemon; then
     exit 1
 fi
-echo "check-real-notes: both runs passed"
+echo "check-real-notes: all four runs passed"
