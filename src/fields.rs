@@ -200,6 +200,27 @@ mod tests {
     }
 
     #[test]
+    fn whitespace_set_matches_v1_table() {
+        let v1_whitespace = ('\u{9}'..='\u{d}')
+            .chain('\u{1c}'..='\u{20}')
+            .chain(['\u{85}', '\u{a0}', '\u{1680}'])
+            .chain('\u{2000}'..='\u{200a}')
+            .chain(['\u{2028}', '\u{2029}', '\u{202f}', '\u{205f}', '\u{3000}']);
+        for c in v1_whitespace {
+            assert!(is_v1_whitespace(c), "U+{:04X} is v1 whitespace", c as u32);
+        }
+        for c in [
+            '\u{8}', '\u{e}', '\u{1b}', '\u{21}', '\u{180e}', '\u{200b}', '\u{2060}', '\u{feff}',
+        ] {
+            assert!(
+                !is_v1_whitespace(c),
+                "U+{:04X} is not v1 whitespace",
+                c as u32
+            );
+        }
+    }
+
+    #[test]
     fn trim_keeps_non_whitespace_controls() {
         assert_eq!(trim("\u{1b}a\u{7f}"), "\u{1b}a\u{7f}");
     }
@@ -241,6 +262,319 @@ mod tests {
             let body = object(json!({ "event_id": value }));
             let error = optional_event_id(&body).unwrap_err();
             assert_eq!(error.to_string(), "event_id must be a non-empty string");
+        }
+    }
+
+    /// Splits a 400 into (message, code, field), or fails the test.
+    fn invalid(error: AppError) -> (String, &'static str, Option<String>) {
+        match error {
+            AppError::BadRequest {
+                message,
+                code,
+                field,
+            } => (message, code, field.map(Cow::into_owned)),
+            other => panic!("expected a 400 for an invalid field, got {other:?}"),
+        }
+    }
+
+    fn assert_invalid(error: AppError, message: &str, field: &str) {
+        let (actual_message, code, actual_field) = invalid(error);
+        assert_eq!(actual_message, message, "error message");
+        assert_eq!(code, "invalid_field", "error code for {message:?}");
+        assert_eq!(
+            actual_field.as_deref(),
+            Some(field),
+            "error field for {message:?}"
+        );
+    }
+
+    #[test]
+    fn optional_bool_absent_uses_default() {
+        let body = object(json!({ "other": 1 }));
+        assert!(
+            optional_bool(&body, "flag", true).unwrap(),
+            "absent with default true"
+        );
+        assert!(
+            !optional_bool(&body, "flag", false).unwrap(),
+            "absent with default false"
+        );
+    }
+
+    #[test]
+    fn optional_bool_reads_booleans() {
+        let body = object(json!({ "flag": true }));
+        assert!(
+            optional_bool(&body, "flag", false).unwrap(),
+            "true overrides the default"
+        );
+        let body = object(json!({ "flag": false }));
+        assert!(
+            !optional_bool(&body, "flag", true).unwrap(),
+            "false overrides the default"
+        );
+    }
+
+    #[test]
+    fn optional_bool_rejects_non_booleans() {
+        for value in [
+            json!(null),
+            json!(0),
+            json!(1),
+            json!("true"),
+            json!(""),
+            json!([]),
+            json!({}),
+        ] {
+            let body = object(json!({ "allow_fallback": value.clone() }));
+            let error = optional_bool(&body, "allow_fallback", true).unwrap_err();
+            assert_invalid(error, "allow_fallback must be a boolean", "allow_fallback");
+        }
+    }
+
+    #[test]
+    fn confidence_accepts_unit_interval() {
+        for (value, expected) in [
+            (json!(0), 0.0),
+            (json!(0.0), 0.0),
+            (json!(-0.0), 0.0),
+            (json!(0.5), 0.5),
+            (json!(0.70), 0.70),
+            (json!(1), 1.0),
+            (json!(1.0), 1.0),
+        ] {
+            let number = confidence(&value, "confidence", "confidence").unwrap();
+            assert_eq!(number, expected, "confidence {value}");
+        }
+    }
+
+    #[test]
+    fn confidence_rejects_out_of_range() {
+        for value in [
+            json!(-0.0001),
+            json!(1.0001),
+            json!(-1),
+            json!(2),
+            json!(1e308),
+            json!(-1e308),
+            json!(u64::MAX),
+            json!(i64::MIN),
+        ] {
+            let error = confidence(&value, "min_confidence", "min_confidence").unwrap_err();
+            assert_invalid(
+                error,
+                "min_confidence must be between 0.0 and 1.0",
+                "min_confidence",
+            );
+        }
+    }
+
+    #[test]
+    fn confidence_rejects_non_numbers() {
+        for value in [
+            json!(true),
+            json!(false),
+            json!(null),
+            json!("0.5"),
+            json!([0.5]),
+            json!({}),
+        ] {
+            let error = confidence(&value, "local_confidence", "local_confidence").unwrap_err();
+            assert_invalid(
+                error,
+                "local_confidence must be a number",
+                "local_confidence",
+            );
+        }
+    }
+
+    #[test]
+    fn confidence_field_differs_from_name() {
+        let error = confidence(&json!("x"), "confidence", "links[2].confidence").unwrap_err();
+        assert_invalid(error, "confidence must be a number", "links[2].confidence");
+
+        let error = confidence(&json!(5), "confidence", "links[0].confidence").unwrap_err();
+        assert_invalid(
+            error,
+            "confidence must be between 0.0 and 1.0",
+            "links[0].confidence",
+        );
+    }
+
+    #[test]
+    fn optional_confidence_absent_uses_default() {
+        let body = object(json!({}));
+        let number = optional_confidence(&body, "min_confidence", 0.0).unwrap();
+        assert_eq!(number, 0.0, "absent min_confidence");
+        let number = optional_confidence(&body, "local_confidence", 0.9).unwrap();
+        assert_eq!(number, 0.9, "absent local_confidence");
+    }
+
+    #[test]
+    fn optional_confidence_checks_present() {
+        let body = object(json!({ "min_confidence": 0.25 }));
+        let number = optional_confidence(&body, "min_confidence", 0.0).unwrap();
+        assert_eq!(number, 0.25, "present min_confidence");
+
+        let body = object(json!({ "min_confidence": null }));
+        let error = optional_confidence(&body, "min_confidence", 0.0).unwrap_err();
+        assert_invalid(error, "min_confidence must be a number", "min_confidence");
+
+        let body = object(json!({ "min_confidence": 1.5 }));
+        let error = optional_confidence(&body, "min_confidence", 0.0).unwrap_err();
+        assert_invalid(
+            error,
+            "min_confidence must be between 0.0 and 1.0",
+            "min_confidence",
+        );
+    }
+
+    #[test]
+    fn optional_object_absent_is_none() {
+        let body = object(json!({}));
+        assert_eq!(
+            optional_object(&body, "frontmatter").unwrap(),
+            None,
+            "absent frontmatter"
+        );
+    }
+
+    #[test]
+    fn optional_object_returns_object() {
+        let body = object(json!({ "frontmatter": { "private": true } }));
+        let frontmatter = optional_object(&body, "frontmatter").unwrap();
+        assert_eq!(
+            frontmatter,
+            Some(&object(json!({ "private": true }))),
+            "present frontmatter"
+        );
+        let body = object(json!({ "frontmatter": {} }));
+        let frontmatter = optional_object(&body, "frontmatter").unwrap();
+        assert_eq!(
+            frontmatter.map(Map::len),
+            Some(0),
+            "an empty object is an object"
+        );
+    }
+
+    #[test]
+    fn optional_object_rejects_non_objects() {
+        for value in [json!(null), json!([]), json!(""), json!(0), json!(false)] {
+            let body = object(json!({ "frontmatter": value.clone() }));
+            let error = optional_object(&body, "frontmatter").unwrap_err();
+            assert_invalid(error, "frontmatter must be an object", "frontmatter");
+        }
+    }
+
+    #[test]
+    fn string_list_accepts_string_arrays() {
+        assert_eq!(
+            as_string_list(&json!([])),
+            Some(Vec::new()),
+            "the empty array is a list of strings"
+        );
+        assert_eq!(
+            as_string_list(&json!(["a", " b ", ""])),
+            Some(vec!["a".to_owned(), " b ".to_owned(), String::new()]),
+            "items are kept untrimmed and in order"
+        );
+    }
+
+    #[test]
+    fn string_list_rejects_other_values() {
+        for value in [
+            json!(null),
+            json!("a"),
+            json!({}),
+            json!(["a", 1]),
+            json!([null]),
+            json!([["a"]]),
+        ] {
+            assert_eq!(as_string_list(&value), None, "value {value}");
+        }
+    }
+
+    #[test]
+    fn optional_string_list_absent_is_empty() {
+        let body = object(json!({}));
+        assert_eq!(
+            optional_string_list(&body, "tags").unwrap(),
+            Vec::<String>::new(),
+            "absent tags"
+        );
+    }
+
+    #[test]
+    fn optional_string_list_reads_list() {
+        let body = object(json!({ "tags": ["#x", " private "] }));
+        assert_eq!(
+            optional_string_list(&body, "tags").unwrap(),
+            vec!["#x".to_owned(), " private ".to_owned()],
+            "present tags"
+        );
+    }
+
+    #[test]
+    fn optional_string_list_rejects_others() {
+        for value in [json!(null), json!("private"), json!([1]), json!({})] {
+            let body = object(json!({ "tags": value.clone() }));
+            let error = optional_string_list(&body, "tags").unwrap_err();
+            assert_invalid(error, "tags must be a list of strings", "tags");
+        }
+    }
+
+    #[test]
+    fn optional_string_absent_uses_default() {
+        let body = object(json!({}));
+        assert_eq!(
+            optional_string(&body, "folder", "Inbox").unwrap(),
+            "Inbox",
+            "absent folder"
+        );
+    }
+
+    #[test]
+    fn optional_string_is_untrimmed() {
+        let body = object(json!({ "folder": " Areas/Health " }));
+        assert_eq!(
+            optional_string(&body, "folder", "Inbox").unwrap(),
+            " Areas/Health ",
+            "present folder"
+        );
+        let body = object(json!({ "folder": "" }));
+        assert_eq!(
+            optional_string(&body, "folder", "Inbox").unwrap(),
+            "",
+            "an empty string is a string"
+        );
+    }
+
+    #[test]
+    fn optional_string_rejects_non_strings() {
+        for value in [json!(null), json!(0), json!(false), json!([]), json!({})] {
+            let body = object(json!({ "path": value.clone() }));
+            let error = optional_string(&body, "path", "").unwrap_err();
+            assert_invalid(error, "path must be a string", "path");
+        }
+    }
+
+    #[test]
+    fn non_empty_list_returns_items() {
+        let body = object(json!({ "links": [{ "a": 1 }, 2] }));
+        let items = non_empty_list(&body, "links").unwrap();
+        assert_eq!(items, [json!({ "a": 1 }), json!(2)], "items in order");
+    }
+
+    #[test]
+    fn non_empty_list_rejects_others() {
+        let absent = object(json!({}));
+        let error = non_empty_list(&absent, "links").unwrap_err();
+        assert_invalid(error, "links must be a non-empty list", "links");
+
+        for value in [json!(null), json!([]), json!({}), json!("a"), json!(1)] {
+            let body = object(json!({ "links": value.clone() }));
+            let error = non_empty_list(&body, "links").unwrap_err();
+            assert_invalid(error, "links must be a non-empty list", "links");
         }
     }
 }

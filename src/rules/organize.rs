@@ -203,3 +203,279 @@ pub fn link_suggestion(candidate_title: &str) -> (f64, LinkReason) {
         .map_or(LINK_REASON_DEFAULT, |(_, reason)| *reason);
     (confidence, reason)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(tier: RiskTier, confidence: f64) -> ActionMode {
+        action_mode(tier, confidence)
+            .unwrap_or_else(|error| panic!("{tier:?} at {confidence} failed: {error}"))
+    }
+
+    // Action tiering ------------------------------------------------------
+
+    #[test]
+    fn tiering_medium_boundary() {
+        assert_eq!(
+            mode(RiskTier::Medium, 0.69999),
+            ActionMode::Manual,
+            "medium below 0.70"
+        );
+        assert_eq!(
+            mode(RiskTier::Medium, 0.70),
+            ActionMode::Suggest,
+            "medium at 0.70"
+        );
+        assert_eq!(
+            mode(RiskTier::Medium, 1.0),
+            ActionMode::Suggest,
+            "medium at 1.0"
+        );
+        assert_eq!(
+            mode(RiskTier::Medium, 0.0),
+            ActionMode::Manual,
+            "medium at 0.0"
+        );
+    }
+
+    #[test]
+    fn tiering_low_boundary() {
+        assert_eq!(
+            mode(RiskTier::Low, 0.79999),
+            ActionMode::Manual,
+            "low below 0.80"
+        );
+        assert_eq!(mode(RiskTier::Low, 0.80), ActionMode::Auto, "low at 0.80");
+        assert_eq!(mode(RiskTier::Low, 1.0), ActionMode::Auto, "low at 1.0");
+        assert_eq!(mode(RiskTier::Low, 0.0), ActionMode::Manual, "low at 0.0");
+    }
+
+    #[test]
+    fn tiering_high_is_manual() {
+        for confidence in [0.0, 0.5, 0.70, 0.80, 0.99999, 1.0] {
+            assert_eq!(
+                mode(RiskTier::High, confidence),
+                ActionMode::Manual,
+                "high at {confidence}"
+            );
+        }
+    }
+
+    #[test]
+    fn tiering_accepts_range_ends() {
+        for tier in [RiskTier::Low, RiskTier::Medium, RiskTier::High] {
+            for confidence in [0.0, -0.0, 1.0] {
+                assert!(
+                    action_mode(tier, confidence).is_ok(),
+                    "{tier:?} at {confidence} is inside [0, 1]"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn tiering_rejects_out_of_range() {
+        for tier in [RiskTier::Low, RiskTier::Medium, RiskTier::High] {
+            for confidence in [
+                -0.0001,
+                1.0001,
+                -1.0,
+                f64::NAN,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+            ] {
+                assert_eq!(
+                    action_mode(tier, confidence),
+                    Err(TieringError::ConfidenceOutOfRange),
+                    "{tier:?} at {confidence}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn tiering_error_message() {
+        assert_eq!(
+            TieringError::ConfidenceOutOfRange.to_string(),
+            "confidence must be between 0.0 and 1.0",
+            "v1 message"
+        );
+    }
+
+    #[test]
+    fn tier_and_mode_names_round_trip() {
+        for (tier, name) in [
+            (RiskTier::Low, "low"),
+            (RiskTier::Medium, "medium"),
+            (RiskTier::High, "high"),
+        ] {
+            assert_eq!(tier.as_str(), name, "name of {tier:?}");
+            assert_eq!(RiskTier::parse(name), Some(tier), "parse {name:?}");
+        }
+        for (action, name) in [
+            (ActionMode::Auto, "auto"),
+            (ActionMode::Suggest, "suggest"),
+            (ActionMode::Manual, "manual"),
+        ] {
+            assert_eq!(action.as_str(), name, "name of {action:?}");
+            assert_eq!(ActionMode::parse(name), Some(action), "parse {name:?}");
+        }
+    }
+
+    #[test]
+    fn tier_and_mode_parse_exact() {
+        for text in ["Low", "HIGH", " low", "critical", ""] {
+            assert_eq!(RiskTier::parse(text), None, "risk tier {text:?}");
+        }
+        for text in ["Auto", "manual ", "review", ""] {
+            assert_eq!(ActionMode::parse(text), None, "action mode {text:?}");
+        }
+    }
+
+    // PARA classification -------------------------------------------------
+
+    #[test]
+    fn para_rows_and_confidence() {
+        let cases = [
+            ("my project", Para::Project, 0.86),
+            ("Area of focus", Para::Area, 0.83),
+            ("old ARCHIVE", Para::Archive, 0.81),
+            ("misc", Para::Resource, 0.79),
+            ("", Para::Resource, 0.79),
+        ];
+        for (title, para, confidence) in cases {
+            assert_eq!(classify(title), (para, confidence), "title {title:?}");
+        }
+    }
+
+    #[test]
+    fn para_spec_examples() {
+        let cases = [
+            ("Project Atlas Weekly Plan", Para::Project),
+            ("Reference Notes: Zettelkasten", Para::Resource),
+            ("Hectarea", Para::Area),
+            ("archive area project", Para::Project),
+            ("archive area", Para::Area),
+            ("Projects", Para::Project),
+            ("proj ect", Para::Resource),
+        ];
+        for (title, expected) in cases {
+            assert_eq!(classify(title).0, expected, "title {title:?}");
+        }
+    }
+
+    #[test]
+    fn para_action_modes() {
+        let cases = [
+            ("project", ActionMode::Auto),
+            ("area", ActionMode::Auto),
+            ("archive", ActionMode::Auto),
+            ("misc", ActionMode::Manual),
+        ];
+        for (title, expected) in cases {
+            let (_, confidence) = classify(title);
+            assert_eq!(
+                mode(CLASSIFY_RISK_TIER, confidence),
+                expected,
+                "action mode for {title:?}"
+            );
+        }
+    }
+
+    // Proposed folder -----------------------------------------------------
+
+    #[test]
+    fn folder_keyword_rows() {
+        let cases = [
+            ("Atlas Scratchpad", "Inbox", "Projects"),
+            ("Atlassian notes", "Inbox", "Projects"),
+            ("my PROJECT", "Areas", "Projects"),
+            ("project archive", "Areas", "Projects"),
+            ("Archived", "Inbox", "Archive"),
+            ("archive", "", "Archive"),
+        ];
+        for (title, folder, expected) in cases {
+            assert_eq!(
+                proposed_folder(title, folder),
+                expected,
+                "title {title:?} in folder {folder:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn folder_keeps_current_verbatim() {
+        assert_eq!(
+            proposed_folder("misc", " Areas/Health "),
+            " Areas/Health ",
+            "a non-blank folder is kept untrimmed"
+        );
+        assert_eq!(
+            proposed_folder("misc", DEFAULT_FOLDER),
+            "Inbox",
+            "the default folder is kept"
+        );
+    }
+
+    #[test]
+    fn folder_blank_goes_to_resources() {
+        for folder in ["", "  ", "\t\n", "\u{1c}\u{3000}"] {
+            assert_eq!(
+                proposed_folder("misc", folder),
+                "Resources",
+                "blank folder {folder:?}"
+            );
+        }
+    }
+
+    // Link suggestions ----------------------------------------------------
+
+    #[test]
+    fn link_confidence_rows() {
+        let cases = [
+            ("Atlas", 0.88),
+            ("ARCHITECTURE", 0.88),
+            ("Project plan", 0.82),
+            ("project atlas", 0.88),
+            ("misc", 0.61),
+            ("", 0.61),
+        ];
+        for (title, confidence) in cases {
+            assert_eq!(link_suggestion(title).0, confidence, "title {title:?}");
+        }
+    }
+
+    #[test]
+    fn link_reason_rows() {
+        let cases = [
+            ("Atlas", LinkReason::SharedProjectContext),
+            ("Architecture", LinkReason::StructuralOverlap),
+            ("architecture atlas", LinkReason::SharedProjectContext),
+            ("Project plan", LinkReason::SemanticSimilarity),
+            ("misc", LinkReason::SemanticSimilarity),
+        ];
+        for (title, reason) in cases {
+            assert_eq!(link_suggestion(title).1, reason, "title {title:?}");
+        }
+    }
+
+    #[test]
+    fn link_rules_are_independent() {
+        assert_eq!(
+            link_suggestion("My Project"),
+            (0.82, LinkReason::SemanticSimilarity),
+            "project raises the confidence but not the reason"
+        );
+        assert_eq!(
+            link_suggestion("atlas architecture"),
+            (0.88, LinkReason::SharedProjectContext),
+            "atlas gives both the confidence and the reason"
+        );
+        assert_eq!(
+            link_suggestion("Architecture of the project"),
+            (0.88, LinkReason::StructuralOverlap),
+            "architecture wins the confidence over project"
+        );
+    }
+}

@@ -293,3 +293,653 @@ pub fn fallback_preview(cloud_allowed: bool) -> [(RoutingReason, &'static str); 
         (trigger, picked.provider)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn object(value: Value) -> JsonObject {
+        match value {
+            Value::Object(map) => map,
+            other => panic!("test front matter must be an object, got {other}"),
+        }
+    }
+
+    fn reasons_for(
+        frontmatter: Value,
+        tags: &[&str],
+        path: &str,
+        content: &str,
+    ) -> Vec<SensitivityReason> {
+        let frontmatter = object(frontmatter);
+        let tags: Vec<String> = tags.iter().map(|tag| (*tag).to_owned()).collect();
+        sensitivity_reasons(NoteFields {
+            frontmatter: &frontmatter,
+            tags: &tags,
+            path,
+            content,
+        })
+    }
+
+    fn routing(
+        local_confidence: f64,
+        local_timed_out: bool,
+        grounding_failed: bool,
+        cloud_allowed: bool,
+    ) -> Route {
+        route(RoutingInput {
+            local_confidence,
+            local_timed_out,
+            grounding_failed,
+            cloud_allowed,
+        })
+    }
+
+    fn status_at(spend: f64, cap: f64) -> BudgetStatus {
+        budget(spend, cap)
+            .unwrap_or_else(|error| panic!("spend {spend} with cap {cap} failed: {error}"))
+            .status
+    }
+
+    // Sensitivity gate: front matter flag and truthiness ------------------
+
+    #[test]
+    fn truthiness_table_matches_v1() {
+        let cases = [
+            (json!(true), true),
+            (json!(false), false),
+            (json!(null), false),
+            (json!(0), false),
+            (json!(0.0), false),
+            (json!(-0.0), false),
+            (json!(1), true),
+            (json!(-1), true),
+            (json!(0.0001), true),
+            (json!(""), false),
+            (json!("false"), true),
+            (json!("0"), true),
+            (json!(" "), true),
+            (json!([]), false),
+            (json!([false]), true),
+            (json!({}), false),
+            (json!({ "a": null }), true),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(is_truthy(&value), expected, "truthiness of {value}");
+        }
+    }
+
+    #[test]
+    fn frontmatter_flag_follows_truthiness() {
+        for key in FRONTMATTER_FLAGS {
+            for (value, blocked) in [
+                (json!(true), true),
+                (json!("false"), true),
+                (json!(" "), true),
+                (json!(1), true),
+                (json!([0]), true),
+                (json!(false), false),
+                (json!(null), false),
+                (json!(0), false),
+                (json!(0.0), false),
+                (json!(-0.0), false),
+                (json!(""), false),
+                (json!([]), false),
+                (json!({}), false),
+            ] {
+                let frontmatter = object(json!({ key: value.clone() }));
+                assert_eq!(
+                    frontmatter_flag_set(&frontmatter),
+                    blocked,
+                    "front matter {key} = {value}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn frontmatter_flag_absent_is_false() {
+        assert!(
+            !frontmatter_flag_set(&object(json!({}))),
+            "empty front matter must not block"
+        );
+        let other_keys = object(json!({ "title": "x", "secret": true, "tags": ["private"] }));
+        assert!(
+            !frontmatter_flag_set(&other_keys),
+            "only `sensitive` and `private` are flag keys"
+        );
+    }
+
+    #[test]
+    fn frontmatter_flag_key_is_case_sensitive() {
+        for key in ["Sensitive", "PRIVATE", "Private", " sensitive"] {
+            let frontmatter = object(json!({ key: true }));
+            assert!(
+                !frontmatter_flag_set(&frontmatter),
+                "key {key:?} differs from the flag keys and must be ignored"
+            );
+        }
+    }
+
+    #[test]
+    fn frontmatter_either_flag_blocks() {
+        let only_private = object(json!({ "sensitive": false, "private": "yes" }));
+        assert!(
+            frontmatter_flag_set(&only_private),
+            "a truthy `private` blocks even when `sensitive` is false"
+        );
+        let only_sensitive = object(json!({ "sensitive": 2, "private": null }));
+        assert!(
+            frontmatter_flag_set(&only_sensitive),
+            "a truthy `sensitive` blocks even when `private` is null"
+        );
+    }
+
+    // Sensitivity gate: tags ----------------------------------------------
+
+    #[test]
+    fn tag_rule_matches_protected_tags() {
+        for tag in [
+            "private",
+            "secret",
+            "sensitive",
+            "PRIVATE",
+            "Secret",
+            "SeNsItIvE",
+        ] {
+            assert!(is_protected_tag(tag), "tag {tag:?} must be protected");
+        }
+    }
+
+    #[test]
+    fn tag_rule_keeps_whitespace_and_hash() {
+        for tag in [
+            " private",
+            "private ",
+            "#private",
+            "#secret",
+            "secrets",
+            "privat",
+            "",
+            "private/x",
+        ] {
+            assert!(!is_protected_tag(tag), "tag {tag:?} must not be protected");
+        }
+    }
+
+    #[test]
+    fn tag_rule_fires_on_any_tag() {
+        let reasons = reasons_for(json!({}), &["work", "#x", "Secret"], "", "");
+        assert_eq!(
+            reasons,
+            vec![SensitivityReason::BlockedByTagRule],
+            "one protected tag among others must block"
+        );
+    }
+
+    #[test]
+    fn tag_rule_fires_once() {
+        let reasons = reasons_for(json!({}), &["private", "secret", "sensitive"], "", "");
+        assert_eq!(
+            reasons,
+            vec![SensitivityReason::BlockedByTagRule],
+            "several protected tags must give the reason once"
+        );
+    }
+
+    // Sensitivity gate: path ----------------------------------------------
+
+    #[test]
+    fn path_rule_blocks_spec_examples() {
+        for path in [
+            "Private/Finances/budget.md",
+            "Finance\\x.md",
+            "Secrets/x",
+            "  private/x",
+            "\tfinance/x\n",
+            "private/",
+            "FINANCE/",
+            "secrets\\deep\\x.md",
+        ] {
+            assert!(is_protected_path(path), "path {path:?} must be blocked");
+        }
+    }
+
+    #[test]
+    fn path_rule_allows_spec_examples() {
+        for path in [
+            "private",
+            "/private/x",
+            "./private/x",
+            "notes/private/x",
+            "finances/x",
+            "secret/x",
+            "",
+            "   ",
+        ] {
+            assert!(
+                !is_protected_path(path),
+                "path {path:?} must not be blocked"
+            );
+        }
+    }
+
+    #[test]
+    fn path_rule_trims_v1_whitespace() {
+        assert!(
+            is_protected_path("\u{1c}\u{3000}private/x"),
+            "the path must be trimmed with the v1 whitespace set"
+        );
+    }
+
+    // Sensitivity gate: secret patterns -----------------------------------
+
+    #[test]
+    fn secret_regex_content_table() {
+        let cases = [
+            ("OPENAI_API_KEY=sk-test-1234", true),
+            ("x OPENAI_API_KEY=1", true),
+            ("MY_OPENAI_API_KEY", false),
+            ("openai_api_key", false),
+            ("sk-abcdefg", false),
+            ("sk-abcdefgh", true),
+            ("sk-abcdefgh-", true),
+            ("ask-abcdefgh12", false),
+            ("sk-abcdefgh\u{e9}", false),
+            ("-sk--------a", true),
+            ("sk--------", false),
+            ("OPENAI_API_KEY", true),
+            ("OPENAI_API_KEYS", false),
+            ("", false),
+        ];
+        for (content, blocked) in cases {
+            assert_eq!(contains_secret(content), blocked, "content {content:?}");
+        }
+    }
+
+    #[test]
+    fn secret_regex_fires_once() {
+        let reasons = reasons_for(json!({}), &[], "", "OPENAI_API_KEY sk-abcdefgh sk-12345678");
+        assert_eq!(
+            reasons,
+            vec![SensitivityReason::BlockedByRegexPattern],
+            "several secrets must give the reason once"
+        );
+    }
+
+    #[test]
+    fn secret_regex_reads_content_unmodified() {
+        assert!(
+            !contains_secret("OpenAI_Api_Key"),
+            "the content must not be lower- or upper-cased"
+        );
+    }
+
+    // Sensitivity gate: whole gate ----------------------------------------
+
+    #[test]
+    fn gate_allows_plain_note() {
+        let reasons = reasons_for(
+            json!({ "Sensitive": true, "title": "x" }),
+            &["work"],
+            "notes/a.md",
+            "nothing secret here",
+        );
+        assert!(
+            reasons.is_empty(),
+            "a plain note must be allowed: {reasons:?}"
+        );
+    }
+
+    #[test]
+    fn gate_reasons_in_rule_order() {
+        let reasons = reasons_for(
+            json!({ "sensitive": "false", "private": 1 }),
+            &["secret", "PRIVATE"],
+            "finance/q1.md",
+            "OPENAI_API_KEY and sk-abcdefgh",
+        );
+        assert_eq!(
+            reasons,
+            vec![
+                SensitivityReason::BlockedByFrontmatterFlag,
+                SensitivityReason::BlockedByTagRule,
+                SensitivityReason::BlockedByPathRule,
+                SensitivityReason::BlockedByRegexPattern,
+            ],
+            "every rule must fire once, in rule order"
+        );
+    }
+
+    #[test]
+    fn gate_rules_are_independent() {
+        assert_eq!(
+            reasons_for(json!({ "private": true }), &[], "", ""),
+            vec![SensitivityReason::BlockedByFrontmatterFlag],
+            "front matter alone"
+        );
+        assert_eq!(
+            reasons_for(json!({}), &[], "secrets/a", ""),
+            vec![SensitivityReason::BlockedByPathRule],
+            "path alone"
+        );
+        assert_eq!(
+            reasons_for(json!({}), &[], "", "sk-abcdefgh"),
+            vec![SensitivityReason::BlockedByRegexPattern],
+            "content alone"
+        );
+        assert_eq!(
+            reasons_for(json!({}), &["sensitive"], "", "sk-abcdefgh"),
+            vec![
+                SensitivityReason::BlockedByTagRule,
+                SensitivityReason::BlockedByRegexPattern,
+            ],
+            "tag and content, without the rules in between"
+        );
+    }
+
+    #[test]
+    fn gate_policy_constants() {
+        assert_eq!(
+            PROTECTED_TAGS,
+            ["private", "secret", "sensitive"],
+            "protected tags, sorted"
+        );
+        assert_eq!(
+            PROTECTED_PATH_PREFIXES,
+            ["private/", "secrets/", "finance/"],
+            "protected path prefixes, in rule order"
+        );
+        assert_eq!(SECRET_PATTERNS.len(), 2, "secret pattern count");
+    }
+
+    // Budget guardrails ---------------------------------------------------
+
+    #[test]
+    fn budget_spec_examples_cap_30() {
+        let cases = [
+            (0.0, BudgetStatus::Normal),
+            (20.0, BudgetStatus::Normal),
+            (20.999, BudgetStatus::Normal),
+            (21.0, BudgetStatus::Warn70),
+            (21.001, BudgetStatus::Warn70),
+            (26.999, BudgetStatus::Warn70),
+            (27.0, BudgetStatus::Warn90),
+            (27.001, BudgetStatus::Warn90),
+            (29.999, BudgetStatus::Warn90),
+            (30.0, BudgetStatus::HardStop),
+            (30.001, BudgetStatus::HardStop),
+            (1000.0, BudgetStatus::HardStop),
+        ];
+        for (spend, expected) in cases {
+            assert_eq!(
+                status_at(spend, 30.0),
+                expected,
+                "spend {spend} with cap 30"
+            );
+        }
+    }
+
+    #[test]
+    fn budget_utilisation_boundaries() {
+        let cases = [
+            (0.69999, BudgetStatus::Normal),
+            (0.7, BudgetStatus::Warn70),
+            (0.89999, BudgetStatus::Warn70),
+            (0.9, BudgetStatus::Warn90),
+            (0.99999, BudgetStatus::Warn90),
+            (1.0, BudgetStatus::HardStop),
+        ];
+        for (spend, expected) in cases {
+            assert_eq!(status_at(spend, 1.0), expected, "utilisation {spend}");
+        }
+    }
+
+    #[test]
+    fn budget_flags_follow_status() {
+        for spend in [0.0, 21.0, 27.0, 29.999] {
+            let result = budget(spend, 30.0).unwrap();
+            assert!(result.cloud_allowed, "spend {spend} must allow the cloud");
+            assert!(
+                !result.local_only_mode,
+                "spend {spend} must not be local-only"
+            );
+        }
+        for spend in [30.0, 31.0] {
+            let result = budget(spend, 30.0).unwrap();
+            assert!(!result.cloud_allowed, "spend {spend} must block the cloud");
+            assert!(result.local_only_mode, "spend {spend} must be local-only");
+        }
+    }
+
+    #[test]
+    fn budget_rejects_negative_spend() {
+        for spend in [-0.0001, -1.0, -30.0] {
+            assert_eq!(
+                budget(spend, 30.0),
+                Err(BudgetError::NegativeSpend),
+                "spend {spend}"
+            );
+        }
+        assert_eq!(
+            BudgetError::NegativeSpend.to_string(),
+            "monthly_spend must be >= 0",
+            "v1 message for a negative spend"
+        );
+    }
+
+    #[test]
+    fn budget_rejects_non_positive_cap() {
+        for cap in [0.0, -0.0, -1.0, -30.0] {
+            assert_eq!(
+                budget(0.0, cap),
+                Err(BudgetError::NonPositiveCap),
+                "cap {cap}"
+            );
+        }
+        assert_eq!(
+            BudgetError::NonPositiveCap.to_string(),
+            "monthly_cap must be > 0",
+            "v1 message for a cap <= 0"
+        );
+    }
+
+    #[test]
+    fn budget_zero_spend_is_valid() {
+        assert_eq!(
+            status_at(-0.0, 30.0),
+            BudgetStatus::Normal,
+            "negative zero is not a negative spend"
+        );
+        assert_eq!(
+            status_at(0.0, 0.0001),
+            BudgetStatus::Normal,
+            "any positive cap is valid"
+        );
+    }
+
+    #[test]
+    fn budget_current_is_normal() {
+        assert_eq!(
+            current_budget(),
+            Budget {
+                status: BudgetStatus::Normal,
+                cloud_allowed: true,
+                local_only_mode: false,
+            },
+            "v1's fixed spend 0 and cap 30"
+        );
+    }
+
+    // Provider routing ----------------------------------------------------
+
+    #[test]
+    fn routing_row_1_timeout() {
+        let picked = routing(0.95, true, false, true);
+        assert_eq!(picked.provider, "openai", "provider");
+        assert!(picked.fallback_used, "fallback_used");
+        assert_eq!(picked.reason, RoutingReason::Timeout, "reason");
+    }
+
+    #[test]
+    fn routing_row_1_blocked() {
+        let picked = routing(0.95, true, false, false);
+        assert_eq!(picked.provider, "local", "provider");
+        assert!(!picked.fallback_used, "fallback_used");
+        assert_eq!(picked.reason, RoutingReason::CloudBlocked, "reason");
+    }
+
+    #[test]
+    fn routing_row_2_grounding() {
+        let picked = routing(0.95, false, true, true);
+        assert_eq!(picked.provider, "openai", "provider");
+        assert!(picked.fallback_used, "fallback_used");
+        assert_eq!(picked.reason, RoutingReason::GroundingFailure, "reason");
+    }
+
+    #[test]
+    fn routing_row_2_blocked() {
+        let picked = routing(0.95, false, true, false);
+        assert_eq!(picked.provider, "local", "provider");
+        assert!(!picked.fallback_used, "fallback_used");
+        assert_eq!(picked.reason, RoutingReason::CloudBlocked, "reason");
+    }
+
+    #[test]
+    fn routing_row_3_low_confidence() {
+        let picked = routing(0.69999, false, false, true);
+        assert_eq!(picked.provider, "openai", "provider");
+        assert!(picked.fallback_used, "fallback_used");
+        assert_eq!(picked.reason, RoutingReason::LowConfidence, "reason");
+    }
+
+    #[test]
+    fn routing_row_3_blocked() {
+        let picked = routing(0.69999, false, false, false);
+        assert_eq!(picked.provider, "local", "provider");
+        assert!(!picked.fallback_used, "fallback_used");
+        assert_eq!(picked.reason, RoutingReason::CloudBlocked, "reason");
+    }
+
+    #[test]
+    fn routing_row_4_local_success() {
+        for cloud_allowed in [true, false] {
+            let picked = routing(0.70, false, false, cloud_allowed);
+            assert_eq!(
+                picked,
+                Route {
+                    provider: "local",
+                    fallback_used: false,
+                    reason: RoutingReason::LocalSuccess,
+                },
+                "confidence 0.70 with cloud allowed = {cloud_allowed}"
+            );
+        }
+    }
+
+    #[test]
+    fn routing_confidence_threshold() {
+        let cases = [
+            (0.0, RoutingReason::LowConfidence),
+            (0.69999, RoutingReason::LowConfidence),
+            (-5.0, RoutingReason::LowConfidence),
+            (f64::NEG_INFINITY, RoutingReason::LowConfidence),
+            (0.70, RoutingReason::LocalSuccess),
+            (0.70001, RoutingReason::LocalSuccess),
+            (1.0, RoutingReason::LocalSuccess),
+        ];
+        for (confidence, expected) in cases {
+            assert_eq!(
+                routing(confidence, false, false, true).reason,
+                expected,
+                "confidence {confidence}"
+            );
+        }
+    }
+
+    #[test]
+    fn routing_nan_is_not_low() {
+        let picked = routing(f64::NAN, false, false, true);
+        assert_eq!(
+            picked.reason,
+            RoutingReason::LocalSuccess,
+            "NaN is not below 0.70"
+        );
+        assert_eq!(picked.provider, "local", "NaN stays local");
+    }
+
+    #[test]
+    fn routing_row_order() {
+        assert_eq!(
+            routing(0.1, true, true, true).reason,
+            RoutingReason::Timeout,
+            "timeout beats grounding failure and low confidence"
+        );
+        assert_eq!(
+            routing(0.1, false, true, true).reason,
+            RoutingReason::GroundingFailure,
+            "grounding failure beats low confidence"
+        );
+        assert_eq!(
+            routing(0.1, true, true, false).reason,
+            RoutingReason::CloudBlocked,
+            "any trigger without the cloud is cloud_blocked"
+        );
+    }
+
+    #[test]
+    fn routing_trigger_order() {
+        let order: Vec<RoutingReason> = FALLBACK_TRIGGERS
+            .iter()
+            .map(|(reason, _)| *reason)
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                RoutingReason::Timeout,
+                RoutingReason::GroundingFailure,
+                RoutingReason::LowConfidence,
+            ],
+            "fallback reasons as GET /policy/routing lists them"
+        );
+    }
+
+    #[test]
+    fn preview_with_cloud_allowed() {
+        assert_eq!(
+            fallback_preview(true),
+            [
+                (RoutingReason::Timeout, "openai"),
+                (RoutingReason::GroundingFailure, "openai"),
+                (RoutingReason::LowConfidence, "openai"),
+            ],
+            "every trigger falls back to openai"
+        );
+    }
+
+    #[test]
+    fn preview_without_cloud() {
+        assert_eq!(
+            fallback_preview(false),
+            [
+                (RoutingReason::Timeout, "local"),
+                (RoutingReason::GroundingFailure, "local"),
+                (RoutingReason::LowConfidence, "local"),
+            ],
+            "every trigger stays local at hard stop"
+        );
+    }
+
+    #[test]
+    fn preview_requests_fire_own_trigger() {
+        for (trigger, confidence, timed_out, grounding_failed) in FALLBACK_PREVIEWS {
+            let picked = routing(confidence, timed_out, grounding_failed, true);
+            assert_eq!(
+                picked.reason, trigger,
+                "the synthetic request for {trigger:?} must fire that trigger"
+            );
+        }
+    }
+}

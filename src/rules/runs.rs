@@ -236,3 +236,333 @@ pub fn check_rollback(snapshots: &[SnapshotState], requested: &str) -> Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshots(entries: &[(&str, bool)]) -> Vec<SnapshotState> {
+        entries
+            .iter()
+            .map(|(snapshot_id, rolled_back)| SnapshotState {
+                snapshot_id: (*snapshot_id).to_owned(),
+                rolled_back: *rolled_back,
+            })
+            .collect()
+    }
+
+    // Identifiers ---------------------------------------------------------
+
+    #[test]
+    fn run_id_padding() {
+        let cases = [
+            (1, "run_0001"),
+            (42, "run_0042"),
+            (999, "run_0999"),
+            (9999, "run_9999"),
+            (10000, "run_10000"),
+            (123456, "run_123456"),
+        ];
+        for (number, expected) in cases {
+            assert_eq!(run_id(number), expected, "run number {number}");
+        }
+    }
+
+    #[test]
+    fn proposal_id_padding() {
+        let cases = [
+            ("run_0001", 1, "run_0001-prop-01"),
+            ("run_0001", 2, "run_0001-prop-02"),
+            ("run_0001", 9, "run_0001-prop-09"),
+            ("run_0001", 10, "run_0001-prop-10"),
+            ("run_0001", 99, "run_0001-prop-99"),
+            ("run_10000", 100, "run_10000-prop-100"),
+        ];
+        for (run, position, expected) in cases {
+            assert_eq!(
+                proposal_id(run, position),
+                expected,
+                "proposal {position} of {run}"
+            );
+        }
+    }
+
+    #[test]
+    fn snapshot_id_format() {
+        let cases = [
+            ("run_0001", 1, "snap-run_0001-1"),
+            ("run_0001", 2, "snap-run_0001-2"),
+            ("run_0001", 10, "snap-run_0001-10"),
+            ("run_10000", 3, "snap-run_10000-3"),
+        ];
+        for (run, sequence, expected) in cases {
+            assert_eq!(
+                snapshot_id(run, sequence),
+                expected,
+                "snapshot {sequence} of {run}"
+            );
+        }
+    }
+
+    // Run states and proposals --------------------------------------------
+
+    #[test]
+    fn initial_proposals_table() {
+        assert_eq!(INITIAL_PROPOSALS.len(), 2, "every run gets two proposals");
+
+        let first = INITIAL_PROPOSALS[0];
+        assert_eq!(first.change_type, "tag_enrichment", "first change type");
+        assert_eq!(first.risk_tier, RiskTier::Low, "first risk tier");
+        assert_eq!(first.confidence, 0.85, "first confidence");
+        assert_eq!(first.action_mode(), ActionMode::Auto, "first action mode");
+
+        let second = INITIAL_PROPOSALS[1];
+        assert_eq!(second.change_type, "link_add", "second change type");
+        assert_eq!(second.risk_tier, RiskTier::Medium, "second risk tier");
+        assert_eq!(second.confidence, 0.72, "second confidence");
+        assert_eq!(
+            second.action_mode(),
+            ActionMode::Suggest,
+            "second action mode"
+        );
+    }
+
+    #[test]
+    fn run_state_names_round_trip() {
+        let names = ["analyzing", "approved", "applied", "rolled_back"];
+        for (state, name) in RunState::ALL.into_iter().zip(names) {
+            assert_eq!(state.as_str(), name, "name of {state:?}");
+            assert_eq!(RunState::parse(name), Some(state), "parse {name:?}");
+        }
+        for text in ["queued", "Applied", "rolled-back", ""] {
+            assert_eq!(RunState::parse(text), None, "run state {text:?}");
+        }
+    }
+
+    #[test]
+    fn proposal_status_round_trip() {
+        let names = ["pending", "approved", "applied"];
+        for (status, name) in ProposalStatus::ALL.into_iter().zip(names) {
+            assert_eq!(status.as_str(), name, "name of {status:?}");
+            assert_eq!(ProposalStatus::parse(name), Some(status), "parse {name:?}");
+        }
+        assert_eq!(ProposalStatus::parse("Pending"), None, "parse is exact");
+    }
+
+    #[test]
+    fn proposal_status_selectable() {
+        assert!(
+            ProposalStatus::Pending.is_selectable(),
+            "pending proposals are selectable"
+        );
+        assert!(
+            ProposalStatus::Approved.is_selectable(),
+            "approved proposals are selectable"
+        );
+        assert!(
+            !ProposalStatus::Applied.is_selectable(),
+            "applied proposals are not selectable"
+        );
+    }
+
+    // Folder profile ------------------------------------------------------
+
+    #[test]
+    fn note_file_names() {
+        let cases = [
+            ("a.md", true),
+            ("A.MD", true),
+            ("x.Md", true),
+            ("x.markdown", true),
+            ("x.MarkDown", true),
+            ("x.y.md", true),
+            ("x.md.bak", false),
+            (".md", false),
+            ("md", false),
+            ("x.", false),
+            ("x.mdx", false),
+            ("x.txt", false),
+            ("markdown", false),
+            ("", false),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(is_note_file_name(name), expected, "file name {name:?}");
+        }
+    }
+
+    #[test]
+    fn wiki_link_examples() {
+        let cases = [
+            ("[[a]]", 1),
+            ("[[a|b]]", 1),
+            ("![[embed]]", 1),
+            ("[[spanning\nlines]]", 1),
+            ("[[]]", 0),
+            ("[a]", 0),
+            ("[[a]", 0),
+            ("[[a]b]]", 0),
+            ("[[a]][[b]]", 2),
+            ("see [[a]] and ![[b.png]] and [[c|d]]", 3),
+            ("[[[a]]", 1),
+            ("No links", 0),
+            ("", 0),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(count_wiki_links(text), expected, "text {text:?}");
+        }
+    }
+
+    #[test]
+    fn profile_spec_examples() {
+        assert_eq!(
+            folder_profile(&[1, 0]),
+            FolderProfile {
+                note_count: 2,
+                orphan_notes: 1,
+                link_density: 0.5,
+            },
+            "a.md with [[b]] and b.md without links"
+        );
+        assert_eq!(
+            folder_profile(&[0, 2, 0]),
+            FolderProfile {
+                note_count: 3,
+                orphan_notes: 2,
+                link_density: 0.6666666666666666,
+            },
+            "three notes with 0, 2 and 0 links"
+        );
+    }
+
+    #[test]
+    fn profile_empty_folder() {
+        let profile = folder_profile(&[]);
+        assert_eq!(profile.note_count, 0, "note count");
+        assert_eq!(profile.orphan_notes, 0, "orphan notes");
+        assert_eq!(profile.link_density, 0.0, "link density of no notes");
+        assert!(
+            !profile.link_density.is_nan(),
+            "an empty folder must not divide by zero"
+        );
+    }
+
+    #[test]
+    fn profile_without_orphans() {
+        assert_eq!(
+            folder_profile(&[3, 1]),
+            FolderProfile {
+                note_count: 2,
+                orphan_notes: 0,
+                link_density: 2.0,
+            },
+            "two linked notes"
+        );
+    }
+
+    // Rollback validation -------------------------------------------------
+
+    #[test]
+    fn rollback_without_snapshots() {
+        assert_eq!(
+            check_rollback(&[], "snap-run_0001-1"),
+            Err(RollbackRefusal::SnapshotNotFound),
+            "a run without snapshots"
+        );
+    }
+
+    #[test]
+    fn rollback_unknown_id() {
+        let taken = snapshots(&[("snap-run_0001-1", false), ("snap-run_0001-2", false)]);
+        for requested in [
+            "snap-run_0002-1",
+            "snap-run_0001-3",
+            " snap-run_0001-2",
+            "snap-run_0001-2 ",
+            "SNAP-run_0001-2",
+            "",
+        ] {
+            assert_eq!(
+                check_rollback(&taken, requested),
+                Err(RollbackRefusal::SnapshotNotFound),
+                "requested {requested:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rollback_not_latest() {
+        let taken = snapshots(&[("snap-run_0001-1", false), ("snap-run_0001-2", false)]);
+        assert_eq!(
+            check_rollback(&taken, "snap-run_0001-1"),
+            Err(RollbackRefusal::NotLatestSnapshot),
+            "an older snapshot"
+        );
+    }
+
+    #[test]
+    fn rollback_not_latest_beats_rolled_back() {
+        let taken = snapshots(&[("snap-run_0001-1", true), ("snap-run_0001-2", false)]);
+        assert_eq!(
+            check_rollback(&taken, "snap-run_0001-1"),
+            Err(RollbackRefusal::NotLatestSnapshot),
+            "an older snapshot that was rolled back"
+        );
+    }
+
+    #[test]
+    fn rollback_latest_allowed() {
+        let single = snapshots(&[("snap-run_0001-1", false)]);
+        assert_eq!(
+            check_rollback(&single, "snap-run_0001-1"),
+            Ok(()),
+            "the only snapshot"
+        );
+        let after_rollback = snapshots(&[("snap-run_0001-1", true), ("snap-run_0001-2", false)]);
+        assert_eq!(
+            check_rollback(&after_rollback, "snap-run_0001-2"),
+            Ok(()),
+            "the newest snapshot after an older one was rolled back"
+        );
+    }
+
+    #[test]
+    fn rollback_latest_already_rolled_back() {
+        let taken = snapshots(&[("snap-run_0001-1", false), ("snap-run_0001-2", true)]);
+        let refusal = check_rollback(&taken, "snap-run_0001-2").unwrap_err();
+        assert_eq!(
+            refusal,
+            RollbackRefusal::AlreadyRolledBack("snap-run_0001-2".to_owned()),
+            "the newest snapshot was rolled back before"
+        );
+        assert_eq!(
+            refusal.to_string(),
+            "snapshot snap-run_0001-2 is already rolled back",
+            "message"
+        );
+        assert_eq!(refusal.code(), "snapshot_already_rolled_back", "code");
+    }
+
+    #[test]
+    fn rollback_refusal_messages() {
+        assert_eq!(
+            RollbackRefusal::SnapshotNotFound.to_string(),
+            "snapshot_not_found",
+            "v1 message for an unknown snapshot"
+        );
+        assert_eq!(
+            RollbackRefusal::SnapshotNotFound.code(),
+            "snapshot_not_found",
+            "code for an unknown snapshot"
+        );
+        assert_eq!(
+            RollbackRefusal::NotLatestSnapshot.to_string(),
+            "not_latest_snapshot",
+            "v1 message for an older snapshot"
+        );
+        assert_eq!(
+            RollbackRefusal::NotLatestSnapshot.code(),
+            "not_latest_snapshot",
+            "code for an older snapshot"
+        );
+    }
+}
