@@ -1,10 +1,7 @@
 //! Cloud-eligibility policy: the sensitivity gate (spec 4.7), budget
 //! guardrails (4.5) and provider routing (4.6).
 
-use std::sync::LazyLock;
-
 use poem_openapi::Enum;
-use regex::Regex;
 use serde_json::Value;
 
 use crate::fields::{JsonObject, trim};
@@ -36,15 +33,17 @@ pub const PROTECTED_TAGS: [&str; 3] = ["private", "secret", "sensitive"];
 /// Protected path prefixes, in rule order.
 pub const PROTECTED_PATH_PREFIXES: [&str; 3] = ["private/", "secrets/", "finance/"];
 
-/// Patterns of secrets in note content. `\b` is Unicode-aware.
+/// Patterns of secrets in note content, as v1 states them. [`contains_secret`]
+/// matches them by hand because `\b` must use v1's word characters (see
+/// [`is_word_char`]), which differ from the `regex` crate's.
 pub const SECRET_PATTERNS: [&str; 2] = [r"\bOPENAI_API_KEY\b", r"\bsk-[A-Za-z0-9_-]{8,}\b"];
 
-static SECRET_REGEXES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    SECRET_PATTERNS
-        .iter()
-        .map(|pattern| Regex::new(pattern).expect("secret patterns are valid"))
-        .collect()
-});
+/// The literal of the first secret pattern.
+const API_KEY_VARIABLE: &str = "OPENAI_API_KEY";
+/// The prefix of the second secret pattern.
+const API_KEY_PREFIX: &str = "sk-";
+/// The fewest key characters after the prefix.
+const API_KEY_MIN_CHARS: usize = 8;
 
 /// The note fields that the sensitivity gate reads.
 #[derive(Debug, Clone, Copy)]
@@ -112,7 +111,49 @@ pub fn is_protected_path(path: &str) -> bool {
 
 /// Rule 4: the content matches a secret pattern.
 pub fn contains_secret(content: &str) -> bool {
-    SECRET_REGEXES.iter().any(|regex| regex.is_match(content))
+    contains_whole_word(content, API_KEY_VARIABLE) || contains_api_key(content)
+}
+
+/// Word characters for `\b` as v1 (Python's `re`) defines them: letters and
+/// digits of any script, and `_`. The `regex` crate's `\w` differs: it also
+/// takes combining marks and connector punctuation but not digits such as `²`.
+pub fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+fn word_before(text: &str, index: usize) -> bool {
+    text[..index].chars().next_back().is_some_and(is_word_char)
+}
+
+fn word_after(text: &str, index: usize) -> bool {
+    text[index..].chars().next().is_some_and(is_word_char)
+}
+
+/// Matches `\bWORD\b` for a word that starts and ends with word characters.
+fn contains_whole_word(text: &str, word: &str) -> bool {
+    text.match_indices(word)
+        .any(|(start, _)| !word_before(text, start) && !word_after(text, start + word.len()))
+}
+
+/// Matches `\bsk-[A-Za-z0-9_-]{8,}\b`: like the regex engine, a key that is
+/// not followed by a word boundary is shortened until it is.
+fn contains_api_key(text: &str) -> bool {
+    text.match_indices(API_KEY_PREFIX).any(|(start, _)| {
+        if word_before(text, start) {
+            return false;
+        }
+        let key_start = start + API_KEY_PREFIX.len();
+        let key: Vec<char> = text[key_start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect();
+        // The key is ASCII, so its length in chars is its length in bytes.
+        let after_key = word_after(text, key_start + key.len());
+        (API_KEY_MIN_CHARS..=key.len()).any(|length| {
+            let next_is_word = key.get(length).map_or(after_key, |c| is_word_char(*c));
+            is_word_char(key[length - 1]) != next_is_word
+        })
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -553,6 +594,29 @@ mod tests {
             ("OPENAI_API_KEY", true),
             ("OPENAI_API_KEYS", false),
             ("", false),
+        ];
+        for (content, blocked) in cases {
+            assert_eq!(contains_secret(content), blocked, "content {content:?}");
+        }
+    }
+
+    #[test]
+    fn secret_word_boundary_uses_v1_word_chars() {
+        // Expected values produced by Python's `re`, which v1 uses.
+        let cases = [
+            ("sk-abcdefgh\u{b2}", false),
+            ("sk-abcdefgh\u{bd}", false),
+            ("sk-abcdefgh\u{301}", true),
+            ("sk-abcdefgh\u{203f}", true),
+            ("\u{b2}sk-abcdefgh", false),
+            ("\u{301}sk-abcdefgh", true),
+            ("\u{3000}OPENAI_API_KEY\u{3000}", true),
+            ("\u{e9}OPENAI_API_KEY", false),
+            ("OPENAI_API_KEY\u{662}", false),
+            ("sk-abcdefgh-\u{e9}", true),
+            ("sk-abcdefgh-_", true),
+            ("sk-abcdefg-_", true),
+            ("sk-abcdef-\u{e9}", false),
         ];
         for (content, blocked) in cases {
             assert_eq!(contains_secret(content), blocked, "content {content:?}");
