@@ -1,18 +1,39 @@
-//! Measures request throughput and latency of a running daemon: marks with
-//! fresh event ids (each a durable write), replays of those ids, and exports
-//! without an event id.
+//! Measures request throughput and latency of a running daemon, one phase per
+//! kind of request:
+//!
+//! - `mark`: `POST /publish/mark-for-gom` with fresh event ids, each a durable
+//!   write of a draft and a ledger record.
+//! - `mark-replay`: the same requests again, served from the replay ledger.
+//! - `export`: `POST /publish/export-for-gom` of those drafts, no event id.
+//! - `ask`: `POST /ask` with fresh event ids, each a durable ledger write.
+//! - `ask-replay`: the same ask requests again, served from the replay
+//!   ledger.
+//! - `ask-no-id`: `POST /ask` without an event id.
+//! - `links-apply`: `POST /links/apply` of 3 links, no event id.
+//! - `analyze-folder`: `POST /onboarding/analyze-folder` over `--folder`. Each
+//!   request reads every note in the folder and creates a run, so this phase
+//!   sends `--folder-requests` requests instead of `--requests`.
 //!
 //! Usage: `cargo run --release --example bench_publish -- --base-url
-//! http://127.0.0.1:8000 --requests 2000 --concurrency 16`. Point it only at a
-//! throwaway database: it queues `--requests` drafts.
+//! http://127.0.0.1:8000 --requests 2000 --concurrency 16`, and
+//! `--phases ask,ask-replay` to run only some phases. Point it only at a
+//! throwaway database: it queues `--requests` drafts, records up to
+//! `--requests` ask event ids in the replay ledger and creates
+//! `--folder-requests` runs.
+//!
+//! Event ids and draft ids contain the client's process id and start time, so
+//! repeated invocations against one database do not collide. A replay phase or
+//! `export` whose prerequisite phase (`mark` or `ask`) is not selected sends
+//! the prerequisite's requests first, untimed.
 
 use std::{
+    path::PathBuf,
     sync::Arc,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
 
 #[derive(Parser, Debug)]
@@ -20,32 +41,112 @@ struct Args {
     /// Base URL of the daemon.
     #[arg(long, default_value = "http://127.0.0.1:8000")]
     base_url: String,
-    /// Requests per phase.
+    /// Requests per phase, except `analyze-folder`.
     #[arg(long, default_value_t = 2000)]
     requests: usize,
+    /// Requests of the `analyze-folder` phase.
+    #[arg(long, default_value_t = 100)]
+    folder_requests: usize,
+    /// Folder of Markdown notes for `analyze-folder`, relative to the working
+    /// directory. The client sends its absolute path, so the daemon must be
+    /// able to read it.
+    #[arg(long, default_value = "../shared/data/foam-docs")]
+    folder: PathBuf,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// Comma-separated phases to measure. They always run in the order of
+    /// the default list.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Phase::ALL)]
+    phases: Vec<Phase>,
 }
 
 /// One measured phase, which decides the request sent for each index.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Phase {
+    #[value(name = "mark")]
     FreshMarks,
+    #[value(name = "mark-replay")]
     ReplayedMarks,
+    #[value(name = "export")]
     Exports,
+    #[value(name = "ask")]
+    FreshAsks,
+    #[value(name = "ask-replay")]
+    ReplayedAsks,
+    #[value(name = "ask-no-id")]
+    AsksWithoutId,
+    #[value(name = "links-apply")]
+    LinkApplies,
+    #[value(name = "analyze-folder")]
+    FolderAnalyses,
+}
+
+/// Values shared by every request of one invocation.
+struct Target {
+    /// Process id and start time, which keep ids apart from earlier runs.
+    run: String,
+    /// Absolute path of the folder for `analyze-folder`.
+    folder: String,
 }
 
 impl Phase {
+    const ALL: [Phase; 8] = [
+        Self::FreshMarks,
+        Self::ReplayedMarks,
+        Self::Exports,
+        Self::FreshAsks,
+        Self::ReplayedAsks,
+        Self::AsksWithoutId,
+        Self::LinkApplies,
+        Self::FolderAnalyses,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             Self::FreshMarks => "mark, fresh event id",
             Self::ReplayedMarks => "mark, replayed event id",
             Self::Exports => "export, no event id",
+            Self::FreshAsks => "ask, fresh event id",
+            Self::ReplayedAsks => "ask, replayed event id",
+            Self::AsksWithoutId => "ask, no event id",
+            Self::LinkApplies => "links/apply, no event id",
+            Self::FolderAnalyses => "analyze-folder",
         }
     }
 
-    fn request(self, run: &str, index: usize) -> (&'static str, Value) {
+    /// The phase whose requests must have been sent before this one: replays
+    /// need recorded event ids, and exports need queued drafts.
+    fn prerequisite(self) -> Option<Phase> {
+        match self {
+            Self::ReplayedMarks | Self::Exports => Some(Self::FreshMarks),
+            Self::ReplayedAsks => Some(Self::FreshAsks),
+            _ => None,
+        }
+    }
+
+    /// The `idempotency.reason` that every response of this phase must carry,
+    /// or `None` when the response has no `idempotency` object. A fresh phase
+    /// that gets `duplicate_event_id` shows that its ids collided with an
+    /// earlier run.
+    fn expected_reason(self) -> Option<&'static str> {
+        match self {
+            Self::FreshMarks | Self::FreshAsks => Some("accepted"),
+            Self::ReplayedMarks | Self::ReplayedAsks => Some("duplicate_event_id"),
+            Self::Exports | Self::AsksWithoutId | Self::LinkApplies => Some("not_provided"),
+            Self::FolderAnalyses => None,
+        }
+    }
+
+    fn request_count(self, args: &Args) -> usize {
+        match self {
+            Self::FolderAnalyses => args.folder_requests,
+            _ => args.requests,
+        }
+    }
+
+    fn request(self, target: &Target, index: usize) -> (&'static str, Value) {
+        let run = &target.run;
         let draft_id = format!("bench-{run}-{index}");
         match self {
             Self::FreshMarks | Self::ReplayedMarks => (
@@ -61,6 +162,32 @@ impl Phase {
                 "/publish/export-for-gom",
                 json!({"draft_id": draft_id, "format": "html"}),
             ),
+            Self::FreshAsks | Self::ReplayedAsks => (
+                "/ask",
+                json!({
+                    "event_id": format!("bench-ask-{run}-{index}"),
+                    "query": format!("How do backlinks work? ({index})"),
+                }),
+            ),
+            Self::AsksWithoutId => (
+                "/ask",
+                json!({"query": format!("How do backlinks work? ({index})")}),
+            ),
+            Self::LinkApplies => (
+                "/links/apply",
+                json!({
+                    "source_note_id": format!("bench-note-{index}"),
+                    "links": [
+                        {"target_note_id": "bench-target-a", "confidence": 0.88},
+                        {"target_note_id": "bench-target-b", "confidence": 0.82},
+                        {"target_note_id": "bench-target-c", "confidence": 0.61},
+                    ],
+                }),
+            ),
+            Self::FolderAnalyses => (
+                "/onboarding/analyze-folder",
+                json!({"folder_path": target.folder}),
+            ),
         }
     }
 }
@@ -68,23 +195,53 @@ impl Phase {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if args.requests == 0 || args.concurrency == 0 {
-        bail!("--requests and --concurrency must be at least 1");
+    if args.requests == 0 || args.folder_requests == 0 || args.concurrency == 0 {
+        bail!("--requests, --folder-requests and --concurrency must be at least 1");
     }
+    let phases: Vec<Phase> = Phase::ALL
+        .into_iter()
+        .filter(|phase| args.phases.contains(phase))
+        .collect();
+    let folder = if phases.contains(&Phase::FolderAnalyses) {
+        let absolute = std::fs::canonicalize(&args.folder).with_context(|| {
+            format!(
+                "--folder {} not found; pass a folder of Markdown notes",
+                args.folder.display()
+            )
+        })?;
+        absolute
+            .to_str()
+            .with_context(|| format!("--folder {} is not valid UTF-8", absolute.display()))?
+            .to_owned()
+    } else {
+        String::new()
+    };
+    let started_at = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
+    let target = Arc::new(Target {
+        run: format!("{}-{started_at}", std::process::id()),
+        folder,
+    });
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    // A run id keeps event ids and draft ids apart from earlier runs.
-    let run = format!("{}", std::process::id());
 
     println!(
-        "{} requests per phase, {} in flight, against {}",
-        args.requests, args.concurrency, args.base_url
+        "{} requests per phase ({} for analyze-folder), {} in flight, against {}",
+        args.requests, args.folder_requests, args.concurrency, args.base_url
     );
-    for phase in [Phase::FreshMarks, Phase::ReplayedMarks, Phase::Exports] {
-        let report = measure(&client, &args, &run, phase).await?;
+    let mut sent = Vec::new();
+    for phase in phases {
+        if let Some(prerequisite) = phase.prerequisite()
+            && !sent.contains(&prerequisite)
+        {
+            println!("{:<28} sent first, untimed", prerequisite.name());
+            measure(&client, &args, &target, prerequisite).await?;
+            sent.push(prerequisite);
+        }
+        let report = measure(&client, &args, &target, phase).await?;
+        sent.push(phase);
         println!(
-            "{:<26} {:>8.0} requests/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
+            "{:<28} {:>8.0} requests/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
             phase.name(),
             report.throughput,
             report.p50_ms,
@@ -103,18 +260,18 @@ struct Report {
 async fn measure(
     client: &reqwest::Client,
     args: &Args,
-    run: &str,
+    target: &Arc<Target>,
     phase: Phase,
 ) -> anyhow::Result<Report> {
+    let total = phase.request_count(args);
     let next_index = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency {
         let client = client.clone();
         let base_url = args.base_url.clone();
-        let run = run.to_owned();
+        let target = target.clone();
         let next_index = next_index.clone();
-        let total = args.requests;
         workers.spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -122,7 +279,7 @@ async fn measure(
                 if index >= total {
                     return Ok::<_, anyhow::Error>(latencies);
                 }
-                let (path, body) = phase.request(&run, index);
+                let (path, body) = phase.request(&target, index);
                 let sent = Instant::now();
                 let response = client
                     .post(format!("{base_url}{path}"))
@@ -132,15 +289,17 @@ async fn measure(
                     .with_context(|| format!("POST {path} failed"))?;
                 let status = response.status();
                 let text = response.text().await?;
+                let elapsed = sent.elapsed();
                 if !status.is_success() {
                     bail!("POST {path} returned {status}: {text}");
                 }
-                latencies.push(sent.elapsed());
+                check_reason(phase, path, &text)?;
+                latencies.push(elapsed);
             }
         });
     }
 
-    let mut latencies = Vec::with_capacity(args.requests);
+    let mut latencies = Vec::with_capacity(total);
     while let Some(result) = workers.join_next().await {
         latencies.extend(result.context("benchmark worker panicked")??);
     }
@@ -155,4 +314,19 @@ async fn measure(
         p50_ms: percentile(0.50),
         p99_ms: percentile(0.99),
     })
+}
+
+/// Fails when a response's `idempotency.reason` is not the one the phase
+/// measures, for example a fresh request that the ledger served as a replay.
+fn check_reason(phase: Phase, path: &str, text: &str) -> anyhow::Result<()> {
+    let Some(expected) = phase.expected_reason() else {
+        return Ok(());
+    };
+    let body: Value = serde_json::from_str(text)
+        .with_context(|| format!("POST {path} returned invalid JSON: {text}"))?;
+    let reason = body.pointer("/idempotency/reason").and_then(Value::as_str);
+    if reason != Some(expected) {
+        bail!("POST {path} returned idempotency reason {reason:?}, expected {expected:?}: {text}");
+    }
+    Ok(())
 }

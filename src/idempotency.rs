@@ -4,9 +4,10 @@
 //! in ONE `BEGIN IMMEDIATE` transaction on the single writer connection, so two
 //! requests with the same new event id cannot both miss the ledger. The second
 //! waits for the first to commit, then finds its record and replays it. Known
-//! event ids are first looked up on a read connection, so replays need no
-//! write lock. A request
-//! that fails rolls back and leaves no record, so a corrected retry with the same
+//! event ids are first looked up on a read connection, so a replay is served
+//! even when the database cannot be written. Counting the replay afterwards
+//! waits for the writer, and a failure there is only logged. A request that
+//! fails rolls back and leaves no record, so a corrected retry with the same
 //! event id executes.
 
 use futures_util::future::BoxFuture;

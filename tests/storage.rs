@@ -7,6 +7,8 @@ use common::{TestDir, TestServer, database_url};
 use mind_lite::{Database, Server, Settings};
 use reqwest::StatusCode;
 use serde_json::json;
+use sqlx::{Connection, SqliteConnection, sqlite::SqliteConnectOptions};
+use std::str::FromStr;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_first_starts_all_migrate() {
@@ -75,5 +77,54 @@ async fn replay_works_on_read_only_database() {
         fresh_body["code"], "storage_unavailable",
         "body: {fresh_body}"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn stateless_routes_ignore_write_lock() {
+    let dir = TestDir::new();
+    let server = TestServer::start(&dir).await;
+    // Another process holds the write lock, as a backup tool or a second
+    // daemon on the same file would.
+    let options = SqliteConnectOptions::from_str(&dir.database_url()).expect("database url");
+    let mut holder = SqliteConnection::connect_with(&options)
+        .await
+        .expect("open a second connection");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .expect("take the write lock");
+
+    // Routes that store nothing must not wait for the write lock.
+    let stateless = [
+        ("/ask", json!({"query": "q"})),
+        (
+            "/links/apply",
+            json!({"source_note_id": "n1", "links": [{"target_note_id": "n2", "confidence": 0.9}]}),
+        ),
+        ("/policy/sensitivity/check", json!({"content": "x"})),
+        (
+            "/organize/classify",
+            json!({"notes": [{"note_id": "n1", "title": "t"}]}),
+        ),
+    ];
+    for (path, body) in stateless {
+        let (status, response) = server.post(path, body).await;
+        assert_eq!(status, StatusCode::OK, "{path} failed: {response}");
+    }
+    let (status, response) = server
+        .post("/ask", json!({"query": "q", "event_id": "e1"}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "an ask that must be recorded needs the write lock: {response}"
+    );
+
+    sqlx::query("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .expect("release the write lock");
+    holder.close().await.expect("close the second connection");
     server.stop().await;
 }

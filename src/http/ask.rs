@@ -132,14 +132,13 @@ impl AskApi {
         // valid event id (D4).
         let event_id = optional_event_id(&request)
             .map_err(|error| required_text(&request, "query").err().unwrap_or(error))?;
-        let response = run_once(
-            &self.db,
-            Operation::Ask,
-            event_id.as_ref(),
-            &request,
-            answer,
-        )
-        .await?;
+        // Without an event id there is nothing to record, so the answer is
+        // built without taking the write lock.
+        let Some(event_id) = event_id else {
+            return Ok(Json(build_answer(&request)?));
+        };
+        let response =
+            run_once(&self.db, Operation::Ask, Some(&event_id), &request, answer).await?;
         Ok(Json(response))
     }
 }

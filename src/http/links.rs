@@ -186,10 +186,15 @@ impl LinksApi {
                 .err()
                 .unwrap_or(error)
         })?;
+        // Without an event id there is nothing to record, so the links are
+        // selected without taking the write lock.
+        let Some(event_id) = event_id else {
+            return Ok(Json(select_links(&request)?));
+        };
         let response = run_once(
             &self.db,
             Operation::LinksApply,
-            event_id.as_ref(),
+            Some(&event_id),
             &request,
             apply_links,
         )
