@@ -604,6 +604,10 @@ async fn vault_root_limits_folders() {
         path_text(&base.join("vault/notes/../../other")),
         path_text(&base.join("vault/escape")),
         path_text(&base.join("other/missing")),
+        // Missing paths that leave the root through `..` must get 403 too, or
+        // the answer would tell which paths outside the root exist.
+        path_text(&base.join("vault/missing/../../other/missing")),
+        path_text(&base.join("vault/../nowhere")),
         "/".to_owned(),
     ];
     for folder_path in &outside {
@@ -700,4 +704,25 @@ async fn foam_docs_note_count() {
         density.is_finite() && density > 0.0,
         "foam-docs has wiki-links, so link_density must be positive: {profile}"
     );
+}
+
+#[tokio::test]
+async fn fifo_named_as_note_skipped() {
+    let vault = Vault::two_notes();
+    let fifo = vault.join("pipe.md");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo failed");
+    let (_dir, server) = start().await;
+
+    // A FIFO is no note: reading it would wait for a writer forever.
+    let profile = profile(&server, &vault.folder_path()).await;
+
+    assert_eq!(
+        profile["note_count"], 2,
+        "the FIFO must not count: {profile}"
+    );
+    server.stop().await;
 }

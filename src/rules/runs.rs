@@ -1,10 +1,7 @@
 //! Rules of onboarding runs: identifiers (spec 4.1), the initial proposals
 //! (4.2), the folder profile (4.4) and rollback validation (4.13).
 
-use std::sync::LazyLock;
-
 use poem_openapi::Enum;
-use regex::Regex;
 
 use super::organize::{ActionMode, RiskTier, action_mode};
 
@@ -138,9 +135,6 @@ pub const NOTE_EXTENSIONS: [&str; 2] = ["md", "markdown"];
 /// (newlines included), `]]`.
 pub const WIKI_LINK_PATTERN: &str = r"\[\[[^\]]+\]\]";
 
-static WIKI_LINK: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(WIKI_LINK_PATTERN).expect("the wiki-link pattern is valid"));
-
 /// Tells whether a file name is a note's: its final extension is `md` or
 /// `markdown` in any case. A name that is only `.md` has no extension.
 pub fn is_note_file_name(name: &str) -> bool {
@@ -154,7 +148,60 @@ pub fn is_note_file_name(name: &str) -> bool {
 
 /// Counts non-overlapping wiki-links, embeds (`![[x]]`) included.
 pub fn count_wiki_links(text: &str) -> usize {
-    WIKI_LINK.find_iter(text).count()
+    let mut counter = WikiLinkCounter::default();
+    counter.feed(text.as_bytes());
+    counter.count()
+}
+
+/// Counts matches of [`WIKI_LINK_PATTERN`] over bytes fed in chunks, so a
+/// note of any size is counted in constant memory. It finds the same
+/// leftmost, non-overlapping matches as the regular expression: after `[[`
+/// the link text runs to the first `]`, and the match needs a second `]`
+/// right after it. Counting bytes gives the same result as counting the
+/// decoded text because `[` and `]` never occur inside a multi-byte UTF-8
+/// sequence, and an invalid byte, like its replacement character, is not `]`.
+#[derive(Debug, Default, Clone)]
+pub struct WikiLinkCounter {
+    state: LinkState,
+    count: usize,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum LinkState {
+    /// Looking for `[[`.
+    #[default]
+    Outside,
+    /// The last byte was a `[` that may start a link.
+    AfterOpenBracket,
+    /// Inside `[[`; `has_text` tells whether any link text was seen.
+    Inside { has_text: bool },
+    /// After `[[text]`, expecting the second `]`.
+    Closing,
+}
+
+impl WikiLinkCounter {
+    /// Advances over the next chunk of the note.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.state = match (self.state, byte) {
+                (LinkState::Inside { has_text: true }, b']') => LinkState::Closing,
+                (LinkState::Inside { has_text: false }, b']') => LinkState::Outside,
+                (LinkState::Inside { .. }, _) => LinkState::Inside { has_text: true },
+                (LinkState::Closing, b']') => {
+                    self.count += 1;
+                    LinkState::Outside
+                }
+                (LinkState::AfterOpenBracket, b'[') => LinkState::Inside { has_text: false },
+                (_, b'[') => LinkState::AfterOpenBracket,
+                _ => LinkState::Outside,
+            };
+        }
+    }
+
+    /// Returns the number of complete wiki-links seen so far.
+    pub fn count(&self) -> usize {
+        self.count
+    }
 }
 
 /// The profile of an analysed folder.
@@ -564,5 +611,47 @@ mod tests {
             "not_latest_snapshot",
             "code for an older snapshot"
         );
+    }
+
+    #[test]
+    fn wiki_link_counter_matches_regex() {
+        // Every string of up to 8 characters over an alphabet that exercises
+        // every state, compared with the regular expression as the oracle.
+        let oracle = regex::Regex::new(WIKI_LINK_PATTERN).expect("valid pattern");
+        let alphabet = ['[', ']', 'a', '\n'];
+        let mut texts = vec![String::new()];
+        for _ in 0..8 {
+            let longer: Vec<String> = texts
+                .iter()
+                .filter(|text| text.len() == texts.last().map_or(0, String::len))
+                .flat_map(|text| alphabet.iter().map(move |c| format!("{text}{c}")))
+                .collect();
+            texts.extend(longer);
+        }
+        assert!(texts.len() > 80_000, "too few generated texts");
+        for text in &texts {
+            let expected = oracle.find_iter(text).count();
+            assert_eq!(count_wiki_links(text), expected, "text {text:?}");
+        }
+    }
+
+    #[test]
+    fn wiki_link_counter_across_chunks() {
+        let text = "a [[b]] c [[d\ne]] ![[f|g]] [[]] [[h] [[i]]";
+        let expected = count_wiki_links(text);
+        assert_eq!(expected, 4, "whole text");
+        for split in 0..=text.len() {
+            let mut counter = WikiLinkCounter::default();
+            counter.feed(&text.as_bytes()[..split]);
+            counter.feed(&text.as_bytes()[split..]);
+            assert_eq!(counter.count(), expected, "split at byte {split}");
+        }
+    }
+
+    #[test]
+    fn wiki_link_counter_invalid_utf8() {
+        let mut counter = WikiLinkCounter::default();
+        counter.feed(b"[[\xff\xfe]] [[\xc3]]");
+        assert_eq!(counter.count(), 2, "invalid bytes are link text");
     }
 }

@@ -29,11 +29,15 @@ pub async fn analyze_folder(
     let profile = {
         let folder_path = folder_path.to_owned();
         let vault_root = vault_root.map(Path::to_owned);
-        tokio::task::spawn_blocking(move || scan::scan_folder(&folder_path, vault_root.as_deref()))
-            .await
-            .map_err(|error| {
-                AppError::Internal(anyhow::anyhow!("folder scan task failed: {error}"))
-            })??
+        // The request's span goes along so that scan warnings carry its id.
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            span.in_scope(|| scan::scan_folder(&folder_path, vault_root.as_deref()))
+        })
+        .await
+        .map_err(|error| {
+            AppError::Internal(anyhow::anyhow!("folder scan task failed: {error}"))
+        })??
     };
     store_run(db, folder_path, profile).await
 }

@@ -2,21 +2,27 @@
 //! wiki-links (spec 4.4, with decision D40).
 //!
 //! Unlike v1, the scan skips hidden entries (names starting with `.`), decodes
-//! invalid UTF-8 lossily with a warning, never follows a symbolic link out of
-//! the folder, and, with a vault root configured, refuses folders outside it.
-//! It opens files for reading only.
+//! invalid UTF-8 lossily with a warning, never reads a file outside the folder
+//! (through a symbolic link or a folder swapped during the scan), and, with a
+//! vault root configured, rejects folders outside it. It opens files for
+//! reading only, without blocking on FIFOs or devices, and reads each note in
+//! chunks, so a note of any size takes constant memory.
 
 use std::{
-    fs, io,
-    path::{Path, PathBuf},
+    fs::{self, File},
+    io::{self, Read},
+    path::{Component, Path, PathBuf},
 };
 
 use walkdir::{DirEntry, WalkDir};
 
 use crate::{
     error::AppError,
-    rules::runs::{FolderProfile, count_wiki_links, folder_profile, is_note_file_name},
+    rules::runs::{FolderProfile, WikiLinkCounter, folder_profile, is_note_file_name},
 };
+
+/// Bytes read from a note at a time.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Analyses the folder at `folder_path` (resolved against the working
 /// directory when relative). Blocking: run it on a blocking thread.
@@ -35,10 +41,16 @@ pub fn scan_folder(
     for entry in walker {
         let entry = entry.map_err(|error| {
             let path = error.path().unwrap_or(&root).to_owned();
-            unreadable(&path, error.into())
+            let cause = error
+                .into_io_error()
+                .unwrap_or_else(|| io::Error::other("file system loop"));
+            unreadable(&path, &cause)
         })?;
-        if let Some(note) = note_to_read(&entry, &root) {
-            links_per_note.push(count_wiki_links(&read_note(&note)?));
+        let Some(note) = note_to_read(&entry, &root) else {
+            continue;
+        };
+        if let Some(links) = count_note_links(&note, &root)? {
+            links_per_note.push(links);
         }
     }
     Ok(folder_profile(&links_per_note))
@@ -65,11 +77,9 @@ fn resolve_folder(folder_path: &str, vault_root: Option<&Path>) -> Result<PathBu
                 vault_root.display()
             ))
         })?;
-        // A path that does not exist is compared as written, so that the
-        // answer does not tell whether a path outside the root exists.
         let compared = match &canonical {
             Some(path) => path.clone(),
-            None => std::path::absolute(folder_path).unwrap_or_else(|_| folder_path.into()),
+            None => resolve_missing(Path::new(folder_path)),
         };
         if !compared.starts_with(&vault_root) {
             return Err(AppError::OutsideVaultRoot {
@@ -84,6 +94,39 @@ fn resolve_folder(folder_path: &str, vault_root: Option<&Path>) -> Result<PathBu
     } else {
         Err(missing())
     }
+}
+
+/// Resolves a path that does not exist as the OS would if it did: `..` and
+/// `.` are applied, and the longest existing ancestor is canonicalised. So a
+/// missing path gets the same vault-root verdict as an existing one in its
+/// place, and the answer tells nothing about paths outside the root.
+fn resolve_missing(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut normal = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    let mut existing = normal.as_path();
+    let mut rest = Vec::new();
+    while let Some(parent) = existing.parent() {
+        if let Ok(canonical) = fs::canonicalize(existing) {
+            return rest
+                .iter()
+                .rev()
+                .fold(canonical, |path, part| path.join(part));
+        }
+        if let Some(name) = existing.file_name() {
+            rest.push(name.to_owned());
+        }
+        existing = parent;
+    }
+    normal
 }
 
 /// Hidden entries below the folder, such as `.obsidian` and `.trash`, are
@@ -121,27 +164,175 @@ fn note_to_read(entry: &DirEntry, root: &Path) -> Option<PathBuf> {
     target.is_file().then_some(target)
 }
 
-/// Reads a note as text; invalid UTF-8 is replaced and logged, not refused.
-fn read_note(path: &Path) -> Result<String, AppError> {
-    let bytes = fs::read(path).map_err(|error| unreadable(path, error))?;
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok(text),
-        Err(error) => {
-            tracing::warn!(
-                path = %path.display(),
-                valid_up_to = error.utf8_error().valid_up_to(),
-                "note is not valid UTF-8; invalid bytes were replaced before counting links"
-            );
-            Ok(String::from_utf8_lossy(error.as_bytes()).into_owned())
+/// Counts the wiki-links of one note, or returns `None` when the path is no
+/// longer a regular file inside the folder (it changed during the scan).
+/// Invalid UTF-8 is counted as replacement characters and logged.
+fn count_note_links(path: &Path, root: &Path) -> Result<Option<usize>, AppError> {
+    let Some(mut file) = open_regular_file(path)? else {
+        return Ok(None);
+    };
+    if let Some(opened) = opened_path(&file).filter(|opened| !opened.starts_with(root)) {
+        tracing::warn!(
+            path = %path.display(),
+            opened = %opened.display(),
+            "skipped a note that resolved outside the analysed folder while it was scanned"
+        );
+        return Ok(None);
+    }
+
+    let mut counter = WikiLinkCounter::default();
+    let mut utf8 = Utf8Check::default();
+    let mut buffer = vec![0; READ_CHUNK_BYTES];
+    loop {
+        let read = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(unreadable(path, &error)),
+        };
+        counter.feed(&buffer[..read]);
+        utf8.feed(&buffer[..read]);
+    }
+    if let Some(offset) = utf8.finish() {
+        tracing::warn!(
+            path = %path.display(),
+            first_invalid_byte = offset,
+            "note is not valid UTF-8; invalid bytes were read as replacement characters"
+        );
+    }
+    Ok(Some(counter.count()))
+}
+
+/// Opens `path` for reading without following a final symbolic link and
+/// without blocking on a FIFO, then checks that the opened file is a regular
+/// file. Returns `None`, with a warning, when it is not (the entry was
+/// replaced during the scan).
+fn open_regular_file(path: &Path) -> Result<Option<File>, AppError> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        #[cfg(unix)]
+        Err(error) if error.raw_os_error() == Some(libc::ELOOP) => {
+            tracing::warn!(path = %path.display(), "skipped a note replaced by a symbolic link during the scan");
+            return Ok(None);
         }
+        Err(error) => return Err(unreadable(path, &error)),
+    };
+    let metadata = file.metadata().map_err(|error| unreadable(path, &error))?;
+    if metadata.is_file() {
+        Ok(Some(file))
+    } else {
+        tracing::warn!(path = %path.display(), "skipped a note that is no longer a regular file");
+        Ok(None)
     }
 }
 
-fn unreadable(path: &Path, error: io::Error) -> AppError {
-    tracing::warn!(path = %path.display(), error = %error, "folder analysis could not read a path");
+/// Returns the path of an open file as the kernel resolved it, where the
+/// platform reports it (Linux); elsewhere the caller's checks on the path
+/// before opening are all there is.
+fn opened_path(file: &File) -> Option<PathBuf> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+        None
+    }
+}
+
+/// Validates UTF-8 over chunks, carrying an incomplete sequence at the end of
+/// one chunk into the next.
+#[derive(Debug, Default)]
+struct Utf8Check {
+    carried: Vec<u8>,
+    offset: usize,
+    first_invalid: Option<usize>,
+}
+
+impl Utf8Check {
+    fn feed(&mut self, chunk: &[u8]) {
+        if self.first_invalid.is_some() {
+            return;
+        }
+        let mut bytes = std::mem::take(&mut self.carried);
+        bytes.extend_from_slice(chunk);
+        match std::str::from_utf8(&bytes) {
+            Ok(_) => self.offset += bytes.len(),
+            Err(error) if error.error_len().is_none() => {
+                let valid = error.valid_up_to();
+                self.offset += valid;
+                self.carried = bytes[valid..].to_vec();
+            }
+            Err(error) => self.first_invalid = Some(self.offset + error.valid_up_to()),
+        }
+    }
+
+    /// Returns the offset of the first invalid byte, if any.
+    fn finish(self) -> Option<usize> {
+        self.first_invalid
+            .or_else(|| (!self.carried.is_empty()).then_some(self.offset))
+    }
+}
+
+fn unreadable(path: &Path, error: &io::Error) -> AppError {
+    tracing::warn!(path = %path.display(), %error, "folder analysis could not read a path");
     AppError::BadRequest {
         message: format!("cannot read {}: {error}", path.display()),
         code: "unreadable_path",
         field: Some("folder_path".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_check_across_chunks() {
+        let text = "café ☕ naïve".as_bytes();
+        for split in 0..=text.len() {
+            let mut check = Utf8Check::default();
+            check.feed(&text[..split]);
+            check.feed(&text[split..]);
+            assert_eq!(check.finish(), None, "valid text split at {split}");
+        }
+    }
+
+    #[test]
+    fn utf8_check_reports_first_invalid_byte() {
+        let mut check = Utf8Check::default();
+        check.feed(b"ab");
+        check.feed(b"c\xffd");
+        assert_eq!(check.finish(), Some(3), "offset of 0xff");
+    }
+
+    #[test]
+    fn utf8_check_reports_truncated_end() {
+        let mut check = Utf8Check::default();
+        check.feed("ab".as_bytes());
+        check.feed(&"é".as_bytes()[..1]);
+        assert_eq!(check.finish(), Some(2), "an incomplete last character");
+    }
+
+    #[test]
+    fn resolve_missing_applies_parent_components() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let root = fs::canonicalize(dir.path()).expect("canonical root");
+        let inside = root.join("vault");
+        fs::create_dir(&inside).expect("create vault");
+
+        let escaped = resolve_missing(&inside.join("missing/../../elsewhere"));
+        assert_eq!(escaped, root.join("elsewhere"), "`..` is applied");
+        let kept = resolve_missing(&inside.join("missing/child"));
+        assert_eq!(kept, inside.join("missing/child"), "missing parts are kept");
     }
 }
