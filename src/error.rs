@@ -24,7 +24,7 @@ pub struct ErrorBody {
     /// Machine-readable kind of error in snake case, such as `invalid_json`,
     /// `missing_field`, `invalid_field`, `unknown_draft`, `unknown_run`,
     /// `no_matching_proposals`, `snapshot_not_found`, `not_latest_snapshot`,
-    /// `snapshot_already_rolled_back`, `missing_folder`, `unreadable_note`,
+    /// `snapshot_already_rolled_back`, `missing_folder`, `unreadable_path`,
     /// `outside_vault_root`, `not_found`, `method_not_allowed`,
     /// `unsupported_media_type`, `payload_too_large`, `body_timeout`,
     /// `invalid_body`, `forbidden_host`, `bad_request`, `storage_unavailable`

@@ -66,6 +66,7 @@ pub enum IdempotencyReason {
 #[derive(Object, Debug, Clone, PartialEq, Eq)]
 pub struct Idempotency {
     /// The trimmed event id, or `null` when the request had none.
+    #[oai(nullable)]
     pub event_id: Option<String>,
     /// `true` when this response is a replay of the first response.
     pub duplicate: bool,

@@ -132,3 +132,30 @@ async fn swagger_ui_is_served() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn nullable_fields_are_marked() {
+    let db = Database::connect("sqlite::memory:")
+        .await
+        .expect("open database");
+    let spec: serde_json::Value = serde_json::from_str(&spec_json(&db)).expect("spec is JSON");
+    let schemas = &spec["components"]["schemas"];
+
+    // Fields that the daemon sends as `null`, or accepts as `null` for "none".
+    let nullable = [
+        ("Idempotency", "event_id"),
+        ("ProviderTrace", "fallback_provider"),
+        ("AskRequest", "event_id"),
+        ("ApplyLinksRequest", "event_id"),
+        ("MarkRequest", "event_id"),
+        ("ChangeTypesRequest", "change_types"),
+        ("RollbackRequest", "snapshot_id"),
+    ];
+    for (schema, field) in nullable {
+        let property = &schemas[schema]["properties"][field];
+        assert_eq!(
+            property["nullable"], true,
+            "{schema}.{field} must be nullable: {property}"
+        );
+    }
+}

@@ -1281,3 +1281,50 @@ async fn concurrent_analyses_get_distinct_ids() {
         "every concurrent analysis stores two proposals"
     );
 }
+
+#[tokio::test]
+async fn lowered_counter_reuses_no_run_id() {
+    let dir = TestDir::new();
+    let vault = Vault::two_notes();
+    let server = restart(&dir).await;
+    for _ in 0..3 {
+        new_run(&server, &vault).await;
+    }
+    server.stop().await;
+
+    // An import or a hand edit may leave the counter behind the newest run.
+    let mut connection = open_database(&dir).await;
+    sqlx::query("update sqlite_sequence set seq = 1 where name = 'runs'")
+        .execute(&mut connection)
+        .await
+        .expect("lower the run counter");
+    connection.close().await.expect("close the test database");
+
+    let server = restart(&dir).await;
+    let next = new_run(&server, &vault).await;
+    assert_eq!(next, "run_0004", "run id after a lowered counter");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn run_id_is_not_percent_decoded() {
+    let (_dir, server) = start().await;
+    new_run(&server, &Vault::two_notes()).await;
+
+    let (status, body) = server.get("/runs/run%5F0001").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "encoded id found a run: {body}"
+    );
+    assert_eq!(
+        body["error"], "unknown run id: run%5F0001",
+        "the id must be quoted as sent"
+    );
+    let (status, body) = server.post("/runs/run%5F0001/apply", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "encoded id applied: {body}");
+    let (status, body) = server.get("/runs//proposals").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "empty run id: {body}");
+    assert_eq!(body["error"], "not found", "an empty id is an unknown path");
+    server.stop().await;
+}

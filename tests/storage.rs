@@ -128,3 +128,34 @@ async fn stateless_routes_ignore_write_lock() {
     holder.close().await.expect("close the second connection");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn clean_stop_leaves_one_file() {
+    let dir = TestDir::new();
+    let server = TestServer::start(&dir).await;
+    for index in 0..20 {
+        let mark = json!({"event_id": format!("m{index}"), "draft_id": format!("d{index}"),
+                          "title": "T", "prepared_content": "C"});
+        let (status, body) = server.post("/publish/mark-for-gom", mark).await;
+        assert_eq!(status, StatusCode::OK, "mark {index} failed: {body}");
+    }
+    server.stop().await;
+
+    // After a clean stop the database file alone holds every committed write,
+    // so copying that one file is a complete backup.
+    let wal = dir.db_path().with_extension("db-wal");
+    let wal_bytes = std::fs::metadata(&wal).map_or(0, |metadata| metadata.len());
+    assert_eq!(wal_bytes, 0, "{} still holds writes", wal.display());
+    let copy = dir.db_path().with_extension("copy");
+    std::fs::copy(dir.db_path(), &copy).expect("copy the database file");
+    let options = SqliteConnectOptions::from_str(&database_url(&copy)).expect("database url");
+    let mut connection = SqliteConnection::connect_with(&options)
+        .await
+        .expect("open the copy");
+    let queued: i64 = sqlx::query_scalar("select count(*) from drafts")
+        .fetch_one(&mut connection)
+        .await
+        .expect("count drafts");
+    assert_eq!(queued, 20, "the copied file lacks committed drafts");
+    connection.close().await.expect("close the copy");
+}

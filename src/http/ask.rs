@@ -39,6 +39,7 @@ pub struct AskRequest {
     pub query: String,
     /// Optional idempotency key; `null` means none. A retry with the same key
     /// returns the first response, whatever else the retry contains.
+    #[oai(nullable)]
     pub event_id: Option<String>,
     /// Whether a cloud fallback is allowed. Default `true`.
     pub allow_fallback: Option<bool>,
@@ -78,6 +79,7 @@ pub struct ProviderTrace {
     /// `true` when the answer falls back to the cloud provider.
     pub fallback_used: bool,
     /// The provider fallen back to, or `null`.
+    #[oai(nullable)]
     pub fallback_provider: Option<String>,
     /// `timeout`, `grounding_failure`, `low_confidence`, `cloud_blocked` or
     /// `local_success`.

@@ -79,6 +79,7 @@ pub struct ApplyLinksRequest {
     pub source_note_id: String,
     /// Optional idempotency key; `null` means none. A retry with the same key
     /// returns the first response, whatever else the retry contains.
+    #[oai(nullable)]
     pub event_id: Option<String>,
     /// Links to apply; at least one.
     pub links: Vec<LinkToApply>,
@@ -231,9 +232,9 @@ fn select_links(request: &JsonObject) -> Result<ApplyLinksResponse, AppError> {
     let min_confidence = optional_confidence(request, "min_confidence", 0.0)?;
     let mut applied_links = Vec::new();
     for (index, link) in links.iter().enumerate() {
-        let link = link
-            .as_object()
-            .ok_or_else(|| AppError::invalid_field("links", "each link must be an object"))?;
+        let link = link.as_object().ok_or_else(|| {
+            AppError::invalid_field(format!("links[{index}]"), "each link must be an object")
+        })?;
         let target_note_id =
             required_text(link, "target_note_id").map_err(|_| AppError::BadRequest {
                 message: "target_note_id is required".to_owned(),

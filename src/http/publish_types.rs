@@ -68,6 +68,7 @@ pub struct ScoreResponse {
 pub struct MarkRequest {
     /// Optional idempotency key; `null` means none. A retry with the same key
     /// returns the first response.
+    #[oai(nullable)]
     pub event_id: Option<String>,
     /// Draft identifier; must not be blank. Stored trimmed.
     pub draft_id: String,
@@ -134,6 +135,7 @@ pub struct QueueList {
 pub struct ExportRequest {
     /// Optional idempotency key; `null` means none. A retry with the same key
     /// returns the first artifact, even after the draft left the queue.
+    #[oai(nullable)]
     pub event_id: Option<String>,
     /// Identifier of a queued draft; must not be blank. Trimmed for lookup.
     pub draft_id: String,
@@ -177,6 +179,7 @@ impl IdempotentResponse for ExportResponse {
 pub struct ConfirmRequest {
     /// Optional idempotency key; `null` means none. A retry with the same key
     /// returns the first response and publishes nothing again.
+    #[oai(nullable)]
     pub event_id: Option<String>,
     /// Identifier of a queued draft; must not be blank. Trimmed for lookup.
     pub draft_id: String,

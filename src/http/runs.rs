@@ -78,9 +78,12 @@ impl RunsApi {
     #[oai(path = "/runs/:run_id", method = "get", operation_id = "get_run")]
     async fn get_run(
         &self,
+        request: &Request,
         /// The run id, such as `run_0001`.
-        run_id: Path<String>,
+        #[oai(name = "run_id")]
+        _run_id: Path<String>,
     ) -> Result<Json<RunBody>, RunLookupError> {
+        let run_id = raw_run_id(request)?;
         let run = runs::require_run(&self.db.reader, &run_id).await?;
         Ok(Json(run.into()))
     }
@@ -99,7 +102,8 @@ impl RunsApi {
         &self,
         request: &Request,
         /// The run id, such as `run_0001`.
-        run_id: Path<String>,
+        #[oai(name = "run_id")]
+        _run_id: Path<String>,
         /// Keep only this risk tier: `low`, `medium` or `high`.
         #[oai(name = "risk_tier")]
         _risk_tier: Query<Option<String>>,
@@ -110,6 +114,7 @@ impl RunsApi {
         #[oai(name = "status")]
         _status: Query<Option<String>>,
     ) -> Result<Json<ProposalList>, RunLookupError> {
+        let run_id = raw_run_id(request)?;
         let mut connection = self.db.reader.acquire().await.map_err(AppError::from)?;
         runs::require_run(&mut *connection, &run_id).await?;
         let proposals = store::list_proposals(&mut *connection, &run_id).await?;
@@ -130,10 +135,7 @@ impl RunsApi {
             })
             .map(ProposalBody::from)
             .collect();
-        Ok(Json(ProposalList {
-            run_id: run_id.0,
-            proposals,
-        }))
+        Ok(Json(ProposalList { run_id, proposals }))
     }
 
     /// Approve a run's proposals
@@ -147,10 +149,13 @@ impl RunsApi {
     )]
     async fn approve(
         &self,
+        request: &Request,
         /// The run id, such as `run_0001`.
-        run_id: Path<String>,
+        #[oai(name = "run_id")]
+        _run_id: Path<String>,
         body: JsonBody<ChangeTypesRequest>,
     ) -> Result<Json<ApproveResponse>, RunActionError> {
+        let run_id = raw_run_id(request)?;
         let change_types = change_types(&body.object);
         let outcome = runs::approve(&self.db, &run_id, &change_types).await?;
         Ok(Json(ApproveResponse {
@@ -172,10 +177,13 @@ impl RunsApi {
     )]
     async fn apply(
         &self,
+        request: &Request,
         /// The run id, such as `run_0001`.
-        run_id: Path<String>,
+        #[oai(name = "run_id")]
+        _run_id: Path<String>,
         body: JsonBody<ChangeTypesRequest>,
     ) -> Result<Json<ApplyResponse>, RunActionError> {
+        let run_id = raw_run_id(request)?;
         let change_types = change_types(&body.object);
         let outcome = runs::apply(&self.db, &run_id, &change_types).await?;
         let snapshot_id = outcome
@@ -201,13 +209,16 @@ impl RunsApi {
     )]
     async fn rollback(
         &self,
+        request: &Request,
         /// The run id, such as `run_0001`.
-        run_id: Path<String>,
+        #[oai(name = "run_id")]
+        _run_id: Path<String>,
         body: JsonBody<RollbackRequest>,
     ) -> Result<Json<RollbackResponse>, RunActionError> {
+        let run_id = raw_run_id(request)?;
         let snapshot_id = runs::rollback(&self.db, &run_id, body.object.get("snapshot_id")).await?;
         Ok(Json(RollbackResponse {
-            run_id: run_id.0,
+            run_id,
             state: RunState::RolledBack,
             rolled_back_snapshot_id: snapshot_id,
         }))
@@ -220,6 +231,15 @@ fn change_types(body: &JsonObject) -> ChangeTypes {
     match body.get("change_types") {
         None | Some(Value::Null) => ChangeTypes::All,
         Some(value) => as_string_list(value).map_or(ChangeTypes::Invalid, ChangeTypes::Only),
+    }
+}
+
+/// Returns the run id segment of the request path as sent, without
+/// percent-decoding, as v1 compares it. An empty segment is an unknown path.
+fn raw_run_id(request: &Request) -> Result<String, AppError> {
+    match request.uri().path().split('/').nth(2) {
+        Some(run_id) if !run_id.is_empty() => Ok(run_id.to_owned()),
+        _ => Err(AppError::NotFound),
     }
 }
 

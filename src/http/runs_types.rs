@@ -116,6 +116,7 @@ pub struct ProposalList {
 #[derive(Object, Debug)]
 pub struct ChangeTypesRequest {
     /// Change types to act on; absent or `null` means all, `[]` means none.
+    #[oai(nullable)]
     pub change_types: Option<Vec<String>>,
 }
 
@@ -149,6 +150,7 @@ pub struct RollbackRequest {
     /// Snapshot to roll back, compared exactly; absent or `null` means the
     /// run's newest snapshot. Only the newest snapshot can be rolled back, and
     /// only once.
+    #[oai(nullable)]
     pub snapshot_id: Option<String>,
 }
 

@@ -50,12 +50,16 @@ pub async fn create_run(
     folder_path: &str,
     profile: FolderProfile,
 ) -> Result<RunRecord, sqlx::Error> {
+    // The larger of the AUTOINCREMENT counter and the newest row, so that a
+    // counter lowered by hand or by an import cannot collide with a run.
     let last_number = sqlx::query_scalar!(
-        r#"select seq as "seq!: i64" from sqlite_sequence where name = 'runs'"#
+        r#"select max(
+               coalesce((select seq from sqlite_sequence where name = 'runs'), 0),
+               coalesce((select max(run_number) from runs), 0)
+           ) as "last!: i64""#
     )
-    .fetch_optional(&mut *connection)
-    .await?
-    .unwrap_or(0);
+    .fetch_one(&mut *connection)
+    .await?;
     let run_number = last_number + 1;
     let run_id = run_id(run_number);
     let state = RunState::Analyzing.as_str();
