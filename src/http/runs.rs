@@ -23,7 +23,7 @@ use crate::{
 /// The onboarding and run endpoints.
 pub struct RunsApi {
     pub db: Database,
-    /// Folders outside this root are refused (`MIND_LITE_VAULT_ROOT`).
+    /// Folders outside this root are rejected (`MIND_LITE_VAULT_ROOT`).
     pub vault_root: Option<PathBuf>,
 }
 

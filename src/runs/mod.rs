@@ -81,8 +81,9 @@ pub struct ActionOutcome {
     pub snapshot_id: Option<String>,
 }
 
-/// Which proposals an approve or apply selects: those not yet applied whose
-/// change type is in `change_types`, or all of them when it is `None`.
+/// Selects the proposals that approve and apply act on: those not yet
+/// applied whose change type is in `change_types`, or all of them when it is
+/// `None`.
 fn select<'a>(
     proposals: &'a [ProposalRecord],
     change_types: Option<&[String]>,
@@ -104,8 +105,9 @@ fn no_matching(action: &str) -> AppError {
     }
 }
 
-/// The body was checked before the run existed: v1 reports an unknown run
-/// before a bad `change_types`.
+/// The `change_types` field as read from the body. An invalid value is
+/// reported only once the run is found, because v1 reports an unknown run
+/// first.
 pub enum ChangeTypes {
     All,
     Only(Vec<String>),

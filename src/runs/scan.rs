@@ -99,7 +99,7 @@ fn resolve_folder(folder_path: &str, vault_root: Option<&Path>) -> Result<PathBu
 /// Resolves a path that does not exist as the OS would if it did: `..` and
 /// `.` are applied, and the longest existing ancestor is canonicalised. So a
 /// missing path gets the same vault-root verdict as an existing one in its
-/// place, and the answer tells nothing about paths outside the root.
+/// place, and the response reveals nothing about paths outside the root.
 fn resolve_missing(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     let mut normal = PathBuf::new();
