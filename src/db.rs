@@ -112,11 +112,23 @@ impl Database {
     /// after a clean stop the one file holds every committed write.
     pub async fn close(&self) {
         self.reader.close().await;
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.writer)
-            .await
-        {
-            tracing::warn!(%error, "WAL checkpoint at shutdown failed; the -wal file keeps the newest writes");
+        // The first column is 1 when another connection kept the checkpoint
+        // from finishing; SQLite reports that as a result, not an error.
+        let checkpoint: Result<(i64, i64, i64), sqlx::Error> =
+            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&self.writer)
+                .await;
+        match checkpoint {
+            Ok((0, _, _)) => {}
+            Ok((_, wal_frames, copied_frames)) => tracing::warn!(
+                wal_frames,
+                copied_frames,
+                "WAL checkpoint at shutdown was blocked by another connection; the -wal file keeps the newest writes"
+            ),
+            Err(error) => tracing::warn!(
+                %error,
+                "WAL checkpoint at shutdown failed; the -wal file keeps the newest writes"
+            ),
         }
         self.writer.close().await;
     }

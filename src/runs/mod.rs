@@ -7,7 +7,13 @@
 pub mod scan;
 pub mod store;
 
-use std::path::Path;
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use serde_json::Value;
 
@@ -31,8 +37,12 @@ pub async fn analyze_folder(
         let vault_root = vault_root.map(Path::to_owned);
         // The request's span goes along so that scan warnings carry its id.
         let span = tracing::Span::current();
+        // A blocking task cannot be aborted: dropping this future (client gone,
+        // shutdown timeout) sets the flag, and the scan stops at its next check.
+        let cancel = CancelOnDrop::default();
+        let cancelled = Arc::clone(&cancel.0);
         tokio::task::spawn_blocking(move || {
-            span.in_scope(|| scan::scan_folder(&folder_path, vault_root.as_deref()))
+            span.in_scope(|| scan::scan_folder(&folder_path, vault_root.as_deref(), &cancelled))
         })
         .await
         .map_err(|error| {
@@ -40,6 +50,16 @@ pub async fn analyze_folder(
         })??
     };
     store_run(db, folder_path, profile).await
+}
+
+/// Sets its flag when dropped.
+#[derive(Default)]
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 async fn store_run(

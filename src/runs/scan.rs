@@ -12,6 +12,7 @@ use std::{
     fs::{self, File},
     io::{self, Read},
     path::{Component, Path, PathBuf},
+    sync::atomic::{AtomicBool, Ordering},
 };
 
 use walkdir::{DirEntry, WalkDir};
@@ -25,10 +26,12 @@ use crate::{
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Analyses the folder at `folder_path` (resolved against the working
-/// directory when relative). Blocking: run it on a blocking thread.
+/// directory when relative). Blocking: run it on a blocking thread. It stops
+/// with an error soon after `cancelled` is set, between entries or chunks.
 pub fn scan_folder(
     folder_path: &str,
     vault_root: Option<&Path>,
+    cancelled: &AtomicBool,
 ) -> Result<FolderProfile, AppError> {
     let root = resolve_folder(folder_path, vault_root)?;
     let mut links_per_note = Vec::new();
@@ -39,17 +42,25 @@ pub fn scan_folder(
         .into_iter()
         .filter_entry(|entry| !is_hidden(entry));
     for entry in walker {
-        let entry = entry.map_err(|error| {
-            let path = error.path().unwrap_or(&root).to_owned();
-            let cause = error
-                .into_io_error()
-                .unwrap_or_else(|| io::Error::other("file system loop"));
-            unreadable(&path, &cause)
-        })?;
+        check_cancelled(cancelled)?;
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => {
+                let path = error.path().unwrap_or(&root).to_owned();
+                let cause = error
+                    .into_io_error()
+                    .unwrap_or_else(|| io::Error::other("file system loop"));
+                if cause.kind() == io::ErrorKind::NotFound {
+                    tracing::warn!(path = %path.display(), "skipped a folder deleted during the scan");
+                    continue;
+                }
+                return Err(unreadable(&path, &cause));
+            }
+        };
         let Some(note) = note_to_read(&entry, &root) else {
             continue;
         };
-        if let Some(links) = count_note_links(&note, &root)? {
+        if let Some(links) = count_note_links(&note, &root, cancelled)? {
             links_per_note.push(links);
         }
     }
@@ -106,6 +117,10 @@ fn resolve_missing(path: &Path) -> PathBuf {
     for component in absolute.components() {
         match component {
             Component::ParentDir => {
+                // Like the OS, resolve a symbolic link before leaving it.
+                if let Ok(canonical) = fs::canonicalize(&normal) {
+                    normal = canonical;
+                }
                 normal.pop();
             }
             Component::CurDir => {}
@@ -167,7 +182,11 @@ fn note_to_read(entry: &DirEntry, root: &Path) -> Option<PathBuf> {
 /// Counts the wiki-links of one note, or returns `None` when the path is no
 /// longer a regular file inside the folder (it changed during the scan).
 /// Invalid UTF-8 is counted as replacement characters and logged.
-fn count_note_links(path: &Path, root: &Path) -> Result<Option<usize>, AppError> {
+fn count_note_links(
+    path: &Path,
+    root: &Path,
+    cancelled: &AtomicBool,
+) -> Result<Option<usize>, AppError> {
     let Some(mut file) = open_regular_file(path)? else {
         return Ok(None);
     };
@@ -184,6 +203,7 @@ fn count_note_links(path: &Path, root: &Path) -> Result<Option<usize>, AppError>
     let mut utf8 = Utf8Check::default();
     let mut buffer = vec![0; READ_CHUNK_BYTES];
     loop {
+        check_cancelled(cancelled)?;
         let read = match file.read(&mut buffer) {
             Ok(0) => break,
             Ok(read) => read,
@@ -220,6 +240,10 @@ fn open_regular_file(path: &Path) -> Result<Option<File>, AppError> {
         #[cfg(unix)]
         Err(error) if error.raw_os_error() == Some(libc::ELOOP) => {
             tracing::warn!(path = %path.display(), "skipped a note replaced by a symbolic link during the scan");
+            return Ok(None);
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            tracing::warn!(path = %path.display(), "skipped a note deleted during the scan");
             return Ok(None);
         }
         Err(error) => return Err(unreadable(path, &error)),
@@ -283,6 +307,19 @@ impl Utf8Check {
     }
 }
 
+/// Stops the scan once the request that started it is gone (the client
+/// disconnected or shutdown timed out), so that it does not keep reading and
+/// keep the process alive.
+fn check_cancelled(cancelled: &AtomicBool) -> Result<(), AppError> {
+    if cancelled.load(Ordering::Relaxed) {
+        Err(AppError::Internal(anyhow::anyhow!(
+            "folder analysis cancelled because its request ended"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
 fn unreadable(path: &Path, error: &io::Error) -> AppError {
     tracing::warn!(path = %path.display(), %error, "folder analysis could not read a path");
     AppError::BadRequest {
@@ -332,7 +369,32 @@ mod tests {
 
         let escaped = resolve_missing(&inside.join("missing/../../elsewhere"));
         assert_eq!(escaped, root.join("elsewhere"), "`..` is applied");
+
+        let outside = root.join("outside/deeper");
+        fs::create_dir_all(&outside).expect("create outside folder");
+        std::os::unix::fs::symlink(&outside, inside.join("link")).expect("create symlink");
+        let through_link = resolve_missing(&inside.join("link/../missing"));
+        assert_eq!(
+            through_link,
+            root.join("outside/missing"),
+            "`..` after a symbolic link leaves the link's target"
+        );
         let kept = resolve_missing(&inside.join("missing/child"));
         assert_eq!(kept, inside.join("missing/child"), "missing parts are kept");
+    }
+
+    #[test]
+    fn cancelled_scan_stops() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        fs::write(dir.path().join("a.md"), "[[b]]").expect("write note");
+        let folder = dir.path().to_string_lossy().into_owned();
+
+        let finished = scan_folder(&folder, None, &AtomicBool::new(false));
+        assert!(finished.is_ok(), "a scan that is not cancelled finishes");
+        let cancelled = scan_folder(&folder, None, &AtomicBool::new(true));
+        assert!(
+            matches!(cancelled, Err(AppError::Internal(_))),
+            "a cancelled scan must stop with an error"
+        );
     }
 }
