@@ -14,7 +14,11 @@ use sqlx::{
 
 /// How long a statement waits for a lock held by another process before it
 /// fails with `SQLITE_BUSY` (the request then gets 503).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long counting a replay waits for such a lock. The replay is returned
+/// whether or not it is counted, so the count gives up sooner than a write.
+pub(crate) const COUNT_BUSY_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// How long a request waits for a pooled connection before it gets 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);

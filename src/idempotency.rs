@@ -6,7 +6,8 @@
 //! waits for the first to commit, then finds its record and replays it. Known
 //! event ids are first looked up on a read connection, so a replay is served
 //! even when the database cannot be written. Counting the replay afterwards
-//! waits for the writer, and a failure there is only logged. A request that
+//! waits for the writer but only briefly for another process's lock, and a
+//! failure there is only logged. A request that
 //! fails rolls back and leaves no record, so a corrected retry with the same
 //! event id executes.
 
@@ -17,10 +18,11 @@ use poem_openapi::{
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
+use std::time::Duration;
 
 use crate::{
-    db::Database,
+    db::{BUSY_TIMEOUT, COUNT_BUSY_TIMEOUT, Database},
     error::AppError,
     fields::{EventId, JsonObject},
     time::now_rfc3339,
@@ -243,7 +245,36 @@ async fn find_record(
     .await
 }
 
-async fn count_replay(writer: &SqlitePool, replay_record_id: i64) -> Result<(), sqlx::Error> {
+/// Adds one to the replay count of a ledger row.
+///
+/// A lock held by another process would make a plain update wait the full
+/// busy timeout before the replay is returned. So the count lowers the
+/// writer's busy timeout for its one statement and restores it afterwards.
+/// It runs in its own task, so a client that disconnects cannot stop it
+/// before the restore and leave the writer with the short timeout.
+async fn count_replay(writer: &SqlitePool, replay_record_id: i64) -> anyhow::Result<()> {
+    let writer = writer.clone();
+    let task = tokio::spawn(async move {
+        let mut connection = writer.acquire().await?;
+        set_busy_timeout(&mut connection, COUNT_BUSY_TIMEOUT).await?;
+        let counted = add_replay(&mut connection, replay_record_id).await;
+        if let Err(error) = set_busy_timeout(&mut connection, BUSY_TIMEOUT).await {
+            // The pool opens a new connection, with the configured timeout,
+            // in place of this one.
+            connection.close_on_drop();
+            return Err(error);
+        }
+        counted
+    });
+    task.await
+        .map_err(|error| anyhow::anyhow!("the task counting the replay failed: {error}"))??;
+    Ok(())
+}
+
+async fn add_replay(
+    connection: &mut SqliteConnection,
+    replay_record_id: i64,
+) -> Result<(), sqlx::Error> {
     let now = now_rfc3339();
     sqlx::query!(
         "update replay_records
@@ -252,8 +283,20 @@ async fn count_replay(writer: &SqlitePool, replay_record_id: i64) -> Result<(), 
         now,
         replay_record_id,
     )
-    .execute(writer)
+    .execute(connection)
     .await?;
+    Ok(())
+}
+
+async fn set_busy_timeout(
+    connection: &mut SqliteConnection,
+    timeout: Duration,
+) -> Result<(), sqlx::Error> {
+    // Built from our own constant, never from request input.
+    let statement = format!("pragma busy_timeout = {}", timeout.as_millis());
+    sqlx::query(AssertSqlSafe(statement))
+        .execute(connection)
+        .await?;
     Ok(())
 }
 

@@ -129,6 +129,67 @@ async fn stateless_routes_ignore_write_lock() {
     server.stop().await;
 }
 
+/// Takes the write lock from a second connection, as another process would,
+/// and gives it back after `hold` from a background task.
+async fn hold_write_lock(dir: &TestDir, hold: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    let options = SqliteConnectOptions::from_str(&dir.database_url()).expect("database url");
+    let mut holder = SqliteConnection::connect_with(&options)
+        .await
+        .expect("open a second connection");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .expect("take the write lock");
+    tokio::spawn(async move {
+        tokio::time::sleep(hold).await;
+        sqlx::query("ROLLBACK")
+            .execute(&mut holder)
+            .await
+            .expect("release the write lock");
+        holder.close().await.expect("close the second connection");
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_count_gives_up_on_foreign_lock() {
+    let dir = TestDir::new();
+    let server = TestServer::start(&dir).await;
+    let ask = json!({"query": "q", "event_id": "e1"});
+    let (status, first) = server.post("/ask", ask.clone()).await;
+    assert_eq!(status, StatusCode::OK, "first ask failed: {first}");
+
+    // The count gives up long before the lock is released, so a replay is
+    // not kept waiting for as long as a write would be.
+    let release = hold_write_lock(&dir, std::time::Duration::from_secs(3)).await;
+    let (status, replay) = server.post("/ask", ask.clone()).await;
+    assert_eq!(status, StatusCode::OK, "replay failed: {replay}");
+    assert_eq!(replay["idempotency"]["duplicate"], true, "body: {replay}");
+    release.await.expect("release task");
+    let rows = common::requests::ledger_rows(&dir, "ask", "e1").await;
+    assert_eq!(
+        rows[0].1, 0,
+        "the count waited for the other process's lock to be released"
+    );
+
+    // A write after that still waits for a lock held for a second.
+    let release = hold_write_lock(&dir, std::time::Duration::from_secs(1)).await;
+    let (status, fresh) = server
+        .post("/ask", json!({"query": "q", "event_id": "e2"}))
+        .await;
+    release.await.expect("release task");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a write no longer waits the configured busy timeout: {fresh}"
+    );
+
+    let (status, replay) = server.post("/ask", ask).await;
+    assert_eq!(status, StatusCode::OK, "replay failed: {replay}");
+    let rows = common::requests::ledger_rows(&dir, "ask", "e1").await;
+    assert_eq!(rows[0].1, 1, "a replay without a lock was not counted");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn clean_stop_leaves_one_file() {
     let dir = TestDir::new();
