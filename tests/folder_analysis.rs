@@ -631,6 +631,30 @@ async fn vault_root_limits_folders() {
 }
 
 #[tokio::test]
+async fn vault_root_removed_after_start() {
+    let base = Vault::new();
+    let root = base.mkdir("vault");
+    base.write("vault/notes/a.md", "[[b]]");
+    base.write("other/b.md", "no links");
+    let dir = TestDir::new();
+    let server = TestServer::start_with(settings(&dir, Some(&root))).await;
+    std::fs::remove_dir_all(&root).expect("remove the vault root");
+
+    let was_inside = path_text(&base.join("vault/notes"));
+    let response = analyze_raw(&server, &was_inside).await;
+    assert_missing_folder("folder of a removed root", &response, &was_inside);
+
+    let outside = path_text(&base.join("other"));
+    let response = analyze_raw(&server, &outside).await;
+    assert_outside_root("folder outside a removed root", &response, &outside);
+
+    // A folder created again in the root's place is analysed as before.
+    base.write("vault/notes/c.md", "[[d]]");
+    let run = analyze(&server, &was_inside).await;
+    assert_eq!(run["profile"], profile_of(1, 0, 1.0), "run {run}");
+}
+
+#[tokio::test]
 async fn vault_root_applies_to_symlinked_notes() {
     let base = Vault::new();
     let root = base.mkdir("vault");

@@ -81,18 +81,15 @@ fn resolve_folder(folder_path: &str, vault_root: Option<&Path>) -> Result<PathBu
         fs::canonicalize(folder_path).ok()
     };
 
+    // The root was made canonical at startup and is not resolved again, so a
+    // root removed or replaced since then leaves nothing inside it rather
+    // than failing every analysis.
     if let Some(vault_root) = vault_root {
-        let vault_root = fs::canonicalize(vault_root).map_err(|error| {
-            AppError::Internal(anyhow::anyhow!(
-                "MIND_LITE_VAULT_ROOT {} cannot be resolved: {error}",
-                vault_root.display()
-            ))
-        })?;
         let compared = match &canonical {
             Some(path) => path.clone(),
             None => resolve_missing(Path::new(folder_path)),
         };
-        if !compared.starts_with(&vault_root) {
+        if !compared.starts_with(vault_root) {
             return Err(AppError::OutsideVaultRoot {
                 folder_path: folder_path.to_owned(),
             });
