@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::{TestDir, TestServer};
+use common::{TestDir, TestServer, requests::assert_method_not_allowed};
 use mind_lite::{Database, http::spec_json};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 
 const REGENERATE: &str = "cargo run --quiet -- openapi > openapi/openapi.json";
 
@@ -130,6 +130,18 @@ async fn swagger_ui_is_served() {
         page.contains("swagger"),
         "page does not look like Swagger UI"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn spec_and_docs_take_only_get() {
+    let dir = TestDir::new();
+    let server = TestServer::start(&dir).await;
+
+    for path in ["/openapi.json", "/docs"] {
+        assert_method_not_allowed(&server, Method::POST, path).await;
+        assert_method_not_allowed(&server, Method::DELETE, path).await;
+    }
     server.stop().await;
 }
 

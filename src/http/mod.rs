@@ -15,7 +15,7 @@ mod runs_types;
 
 use std::path::PathBuf;
 
-use poem::{Endpoint, EndpointExt, Route};
+use poem::{Endpoint, EndpointExt, Route, get};
 use poem_openapi::{OpenApiService, Tags};
 
 pub use body::{BodyLimits, parse_json_object};
@@ -96,8 +96,9 @@ pub fn app(db: &Database, settings: &Settings) -> impl Endpoint + 'static {
 
     let allowed_hosts = AllowedHosts::new(&settings.allowed_hosts);
     Route::new()
-        .at("/openapi.json", spec)
-        .nest("/docs", docs)
+        // GET only, so that other methods get the 405 the API routes give.
+        .at("/openapi.json", get(spec))
+        .nest("/docs", get(docs))
         .nest("/", api)
         .data(BodyLimits {
             max_bytes: settings.max_body_bytes,
