@@ -10,8 +10,8 @@ mod common;
 
 use common::publish::MARK;
 use common::requests::{
-    ASK, LINKS_APPLY, accepted, assert_rejected, ledger_count, ledger_rows, not_provided,
-    parse_json, post_ok, post_text, race, replayed, text_before_idempotency,
+    ASK, LINKS_APPLY, accepted, assert_rejected, check_race, ledger_count, ledger_rows,
+    not_provided, parse_json, post_ok, post_text, race, replayed, text_before_idempotency,
 };
 use common::{TestDir, TestServer, without_idempotency};
 use reqwest::StatusCode;
@@ -63,52 +63,6 @@ fn assert_replay_of(context: &str, replay: &str, first: &str, event_id: &str) {
         text_before_idempotency(first),
         "{context}: the replayed bytes differ from the first response"
     );
-}
-
-/// Checks the responses of a race on one new event id: all 200, exactly one
-/// `accepted`, every other one a replay, all bodies equal apart from the
-/// idempotency object. Returns the accepted body.
-fn check_race(responses: &[(StatusCode, String)], event_id: &str) -> Value {
-    for (status, text) in responses {
-        assert_eq!(
-            *status,
-            StatusCode::OK,
-            "a concurrent request with event id {event_id} got an error: {text}"
-        );
-    }
-
-    let bodies: Vec<Value> = responses.iter().map(|(_, text)| parse_json(text)).collect();
-    let accepted_count = bodies
-        .iter()
-        .filter(|body| body["idempotency"] == accepted(event_id))
-        .count();
-    assert_eq!(
-        accepted_count, 1,
-        "expected exactly one accepted response among {RACERS} concurrent requests"
-    );
-    let replayed_count = bodies
-        .iter()
-        .filter(|body| body["idempotency"] == replayed(event_id))
-        .count();
-    assert_eq!(
-        replayed_count,
-        RACERS - 1,
-        "expected every other concurrent response to be a replay"
-    );
-
-    let reference = text_before_idempotency(&responses[0].1);
-    for (_, text) in responses {
-        assert_eq!(
-            text_before_idempotency(text),
-            reference,
-            "concurrent responses differ apart from the idempotency object"
-        );
-    }
-
-    bodies
-        .into_iter()
-        .find(|body| body["idempotency"] == accepted(event_id))
-        .expect("one response is accepted")
 }
 
 // ---------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 //! a load of marks loses no acknowledged write and leaves no write half done,
 //! and SIGTERM stops the daemon with exit status 0 and keeps its data.
 
+mod common;
+
 use std::{
     collections::{BTreeSet, HashMap},
     fs::File,
@@ -16,12 +18,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use common::publish::{MARK, QUEUE};
+use common::requests::{parse_json, send_text, text_before_idempotency};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::{Connection, SqliteConnection, sqlite::SqliteConnectOptions};
-
-const MARK: &str = "/publish/mark-for-gom";
-const QUEUE: &str = "/publish/gom-queue";
 
 /// Concurrent client tasks of the load.
 const LOAD_TASKS: usize = 8;
@@ -301,36 +302,13 @@ async fn load_then_stop(daemon: &mut Daemon, stop: Stop) -> (LoadOutcome, ExitSt
 // ---------------------------------------------------------------------------
 // Checks after the restart
 
-fn parse_json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|error| panic!("body is not JSON ({error}): {text}"))
-}
-
-/// Returns the raw response text in front of its trailing `idempotency`
-/// member, so that two responses can be compared byte for byte apart from
-/// that object.
-fn text_before_idempotency(text: &str) -> &str {
-    let start = text
-        .rfind(",\"idempotency\":")
-        .unwrap_or_else(|| panic!("response has no idempotency member: {text}"));
-    &text[..start]
-}
-
 /// Sends `request` to the mark endpoint and returns the status and raw text.
 async fn post_mark(
     client: &reqwest::Client,
     daemon: &Daemon,
     request: &Value,
 ) -> (StatusCode, String) {
-    let response = client
-        .post(daemon.url(MARK))
-        .header("content-type", "application/json")
-        .body(request.to_string())
-        .send()
-        .await
-        .expect("send a mark to the restarted daemon");
-    let status = response.status();
-    let text = response.text().await.expect("read the mark response");
-    (status, text)
+    send_text(client, &daemon.url(MARK), request).await
 }
 
 /// Returns how often each draft id appears in the queue.

@@ -8,21 +8,11 @@ use common::publish::{
     CONFIRM, EXPORT, ExpectedError, MARK, assert_error, assert_nothing_stored, publish_state,
     published, queue, queue_item, start,
 };
+use common::requests::{accepted, not_provided};
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
 // Helpers
-
-/// Returns the `idempotency` object of a write without an `event_id`.
-fn not_provided() -> Value {
-    json!({"event_id": null, "duplicate": false, "reason": "not_provided"})
-}
-
-/// Returns the `idempotency` object of the first successful use of
-/// `event_id`.
-fn accepted(event_id: &str) -> Value {
-    json!({"event_id": event_id, "duplicate": false, "reason": "accepted"})
-}
 
 /// Marks a draft without an event id and asserts that it was queued.
 async fn mark(server: &TestServer, draft_id: &str, title: &str, content: &str) -> Value {

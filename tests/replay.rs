@@ -6,21 +6,17 @@
 
 mod common;
 
-use std::{str::FromStr, sync::Arc};
-
+use common::publish::{CONFIRM, EXPORT, MARK, published, queue};
+use common::requests::{
+    accepted, check_race, open_read_only, parse_json, post_text, race, replayed,
+    text_before_idempotency,
+};
 use common::{TestDir, TestServer, assert_error_shape, without_idempotency};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::{Connection, SqliteConnection, sqlite::SqliteConnectOptions};
+use sqlx::Connection;
 use time::{OffsetDateTime, UtcOffset, format_description::well_known::Rfc3339};
-use tokio::sync::Barrier;
-
-const MARK: &str = "/publish/mark-for-gom";
-const EXPORT: &str = "/publish/export-for-gom";
-const CONFIRM: &str = "/publish/confirm-gom";
-const QUEUE: &str = "/publish/gom-queue";
-const PUBLISHED: &str = "/publish/published";
 
 /// Draft content with markup, quotes, a newline and non-ASCII text, so that
 /// every export format has something to escape.
@@ -30,7 +26,7 @@ const CONTENT: &str = "Caf√© notes <b>bold</b> & \"quoted\" text\nsecond line ‚ò
 const RACERS: usize = 32;
 
 // ---------------------------------------------------------------------------
-// Request bodies and expected idempotency objects
+// Request bodies
 
 fn mark_request(event_id: &str, draft_id: &str) -> Value {
     json!({
@@ -53,48 +49,8 @@ fn confirm_request(event_id: &str, draft_id: &str) -> Value {
     })
 }
 
-fn accepted(event_id: &str) -> Value {
-    json!({"event_id": event_id, "duplicate": false, "reason": "accepted"})
-}
-
-fn replayed(event_id: &str) -> Value {
-    json!({"event_id": event_id, "duplicate": true, "reason": "duplicate_event_id"})
-}
-
 // ---------------------------------------------------------------------------
 // HTTP helpers
-
-/// Sends `body` as JSON and returns the status and the raw response text.
-async fn send_text(client: &reqwest::Client, url: &str, body: &Value) -> (StatusCode, String) {
-    let response = client
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("send POST");
-    let status = response.status();
-    let text = response.text().await.expect("read response body");
-    (status, text)
-}
-
-async fn post_text(server: &TestServer, path: &str, body: &Value) -> (StatusCode, String) {
-    send_text(&server.client, &server.url(path), body).await
-}
-
-fn parse_json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|error| panic!("body is not JSON ({error}): {text}"))
-}
-
-/// Returns the raw response text in front of its trailing `idempotency`
-/// member, so that two responses can be compared byte for byte apart from
-/// that object.
-fn text_before_idempotency(text: &str) -> &str {
-    let start = text
-        .rfind(",\"idempotency\":")
-        .unwrap_or_else(|| panic!("response has no idempotency member: {text}"));
-    &text[..start]
-}
 
 /// Marks a draft without an event id and checks that it was queued.
 async fn mark_plain(server: &TestServer, draft_id: &str) {
@@ -123,18 +79,6 @@ async fn confirm_plain(server: &TestServer, draft_id: &str) {
         StatusCode::OK,
         "setup confirm of {draft_id} failed: {response}"
     );
-}
-
-async fn queue(server: &TestServer) -> Value {
-    let (status, body) = server.get(QUEUE).await;
-    assert_eq!(status, StatusCode::OK, "GET {QUEUE} failed: {body}");
-    body
-}
-
-async fn published(server: &TestServer) -> Value {
-    let (status, body) = server.get(PUBLISHED).await;
-    assert_eq!(status, StatusCode::OK, "GET {PUBLISHED} failed: {body}");
-    body
 }
 
 fn draft_ids(list: &Value) -> Vec<String> {
@@ -168,16 +112,6 @@ struct LedgerRow {
     first_seen_at: String,
     replay_count: i64,
     last_replayed_at: Option<String>,
-}
-
-/// Opens the test database read-only, next to the running daemon.
-async fn open_read_only(dir: &TestDir) -> SqliteConnection {
-    let options = SqliteConnectOptions::from_str(&dir.database_url())
-        .expect("parse database URL")
-        .read_only(true);
-    SqliteConnection::connect_with(&options)
-        .await
-        .expect("open the test database read-only")
 }
 
 /// Returns every ledger row stored for `(operation, event_id)`.
@@ -232,80 +166,6 @@ fn parse_utc_timestamp(text: &str, column: &str) -> OffsetDateTime {
         "{column} {text:?} does not use the Z suffix for UTC"
     );
     parsed
-}
-
-// ---------------------------------------------------------------------------
-// Concurrency helpers
-
-/// Sends every body to `path` at once, each from its own task, and returns
-/// the responses in the order of `bodies`.
-async fn race(server: &TestServer, path: &str, bodies: Vec<Value>) -> Vec<(StatusCode, String)> {
-    let barrier = Arc::new(Barrier::new(bodies.len()));
-    let url = server.url(path);
-    let tasks: Vec<_> = bodies
-        .into_iter()
-        .map(|body| {
-            let client = server.client.clone();
-            let url = url.clone();
-            let barrier = Arc::clone(&barrier);
-            tokio::spawn(async move {
-                barrier.wait().await;
-                send_text(&client, &url, &body).await
-            })
-        })
-        .collect();
-
-    let mut responses = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        responses.push(task.await.expect("request task panicked"));
-    }
-    responses
-}
-
-/// Checks the responses of a race on one new event id: all 200, exactly one
-/// `accepted`, every other one a replay, all bodies equal apart from the
-/// idempotency object. Returns the accepted body.
-fn check_race(responses: &[(StatusCode, String)], event_id: &str) -> Value {
-    for (status, text) in responses {
-        assert_eq!(
-            *status,
-            StatusCode::OK,
-            "a concurrent request with event id {event_id} got an error: {text}"
-        );
-    }
-
-    let bodies: Vec<Value> = responses.iter().map(|(_, text)| parse_json(text)).collect();
-    let accepted_count = bodies
-        .iter()
-        .filter(|body| body["idempotency"] == accepted(event_id))
-        .count();
-    assert_eq!(
-        accepted_count, 1,
-        "expected exactly one accepted response among {RACERS} concurrent requests"
-    );
-    let replayed_count = bodies
-        .iter()
-        .filter(|body| body["idempotency"] == replayed(event_id))
-        .count();
-    assert_eq!(
-        replayed_count,
-        RACERS - 1,
-        "expected every other concurrent response to be a replay"
-    );
-
-    let reference = text_before_idempotency(&responses[0].1);
-    for (_, text) in responses {
-        assert_eq!(
-            text_before_idempotency(text),
-            reference,
-            "concurrent responses differ apart from the idempotency object"
-        );
-    }
-
-    bodies
-        .into_iter()
-        .find(|body| body["idempotency"] == accepted(event_id))
-        .expect("one response is accepted")
 }
 
 // ---------------------------------------------------------------------------

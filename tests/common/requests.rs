@@ -1,4 +1,4 @@
-//! Helpers for the policy, ask, organize and links tests: route paths,
+//! Helpers for the policy, ask, organize, links and replay tests: route paths,
 //! request-body edits, expected idempotency objects, rejection assertions,
 //! raw-text requests for byte comparisons, concurrent requests and ledger
 //! reads.
@@ -284,11 +284,58 @@ pub async fn race(
     responses
 }
 
+/// Checks the responses of a race on one new event id: all 200, exactly one
+/// `accepted`, every other one a replay, all bodies equal apart from the
+/// idempotency object. Returns the accepted body.
+pub fn check_race(responses: &[(StatusCode, String)], event_id: &str) -> Value {
+    for (status, text) in responses {
+        assert_eq!(
+            *status,
+            StatusCode::OK,
+            "a concurrent request with event id {event_id} got an error: {text}"
+        );
+    }
+
+    let racers = responses.len();
+    let bodies: Vec<Value> = responses.iter().map(|(_, text)| parse_json(text)).collect();
+    let accepted_count = bodies
+        .iter()
+        .filter(|body| body["idempotency"] == accepted(event_id))
+        .count();
+    assert_eq!(
+        accepted_count, 1,
+        "expected exactly one accepted response among {racers} concurrent requests"
+    );
+    let replayed_count = bodies
+        .iter()
+        .filter(|body| body["idempotency"] == replayed(event_id))
+        .count();
+    assert_eq!(
+        replayed_count,
+        racers - 1,
+        "expected every other concurrent response to be a replay"
+    );
+
+    let reference = text_before_idempotency(&responses[0].1);
+    for (_, text) in responses {
+        assert_eq!(
+            text_before_idempotency(text),
+            reference,
+            "concurrent responses differ apart from the idempotency object"
+        );
+    }
+
+    bodies
+        .into_iter()
+        .find(|body| body["idempotency"] == accepted(event_id))
+        .expect("one response is accepted")
+}
+
 // ---------------------------------------------------------------------------
 // The replay ledger
 
 /// Opens the test database read-only, next to the running daemon.
-async fn open_read_only(dir: &TestDir) -> SqliteConnection {
+pub async fn open_read_only(dir: &TestDir) -> SqliteConnection {
     let options = SqliteConnectOptions::from_str(&dir.database_url())
         .expect("parse database URL")
         .read_only(true);
