@@ -9,13 +9,13 @@
 //! cargo run --release --example publish_notes -- --folder notes --expect fresh
 //! ```
 
+mod support;
+
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::fs;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, ValueEnum};
@@ -25,13 +25,13 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::support::{
+    ApiError, Idempotency, WriteOutcome, classify_write, excerpt, loopback_client,
+    strip_closing_hashes, trim_whitespace,
+};
 
 /// Number of hex digits of the content hash that go into each event id.
 const EVENT_HASH_HEX_LEN: usize = 16;
-
-/// Maximum number of response-body characters quoted in an error message.
-const BODY_EXCERPT_CHARS: usize = 500;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -95,21 +95,6 @@ impl Note {
 }
 
 #[derive(Deserialize)]
-struct ApiError {
-    error: String,
-    code: String,
-    #[serde(default)]
-    field: Option<String>,
-}
-
-#[derive(Clone, Deserialize)]
-struct Idempotency {
-    event_id: Option<String>,
-    duplicate: bool,
-    reason: String,
-}
-
-#[derive(Deserialize)]
 struct PrepareResponse {
     draft_id: String,
     target: String,
@@ -165,21 +150,6 @@ struct ItemList {
     items: Vec<Value>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum WriteOutcome {
-    Accepted,
-    Replayed,
-}
-
-impl WriteOutcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            WriteOutcome::Accepted => "accepted",
-            WriteOutcome::Replayed => "replayed",
-        }
-    }
-}
-
 #[derive(Default)]
 struct StepCounts {
     accepted: usize,
@@ -220,40 +190,8 @@ struct DaemonClient {
 
 impl DaemonClient {
     fn new(base_url: &str) -> Result<Self> {
-        let parsed = Url::parse(base_url).with_context(|| {
-            format!("invalid --base-url {base_url:?}: expected e.g. http://127.0.0.1:8000")
-        })?;
-        ensure!(
-            parsed.scheme() == "http",
-            "invalid --base-url {base_url:?}: the daemon serves plain http on loopback, use an http:// URL"
-        );
-        let host_is_loopback = match parsed.host_str() {
-            Some("localhost") => true,
-            Some(host) => host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback()),
-            None => false,
-        };
-        ensure!(
-            host_is_loopback,
-            "invalid --base-url {base_url:?}: the host must be a loopback address such as 127.0.0.1"
-        );
-
-        // The proxy and redirect settings keep every request on the given loopback address,
-        // even when *_PROXY variables are set or a response redirects elsewhere.
-        let http = Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .context("failed to build the HTTP client")?;
-
-        Ok(Self {
-            http,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-        })
+        let (http, base_url) = loopback_client(base_url)?;
+        Ok(Self { http, base_url })
     }
 
     /// Sends one request and decodes a 2xx JSON body into `T`.
@@ -324,16 +262,6 @@ impl DaemonClient {
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         self.send(Method::GET, path, None, &format!("GET {path}"))
             .await
-    }
-}
-
-fn excerpt(text: &str) -> String {
-    let mut chars = text.chars();
-    let head: String = chars.by_ref().take(BODY_EXCERPT_CHARS).collect();
-    if chars.next().is_some() {
-        format!("{head:?}... (truncated)")
-    } else {
-        format!("{head:?}")
     }
 }
 
@@ -410,14 +338,6 @@ fn load_note(relative_path: String, path: &Path) -> Result<Note> {
     })
 }
 
-/// Trims whitespace as the daemon does: Unicode `White_Space` plus the separators U+001C..U+001F.
-///
-/// Using the daemon's set means a note that the daemon would reject as blank gets its title as
-/// content, and a title comes back from the daemon exactly as it was sent.
-fn trim_whitespace(text: &str) -> &str {
-    text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
-}
-
 /// Returns the front-matter `title:` value, else the text of the first `# ` heading.
 ///
 /// NOTE: the front matter is scanned line by line for a top-level `title:` key, not parsed as
@@ -489,19 +409,6 @@ fn unquote(value: &str) -> &str {
     value
 }
 
-/// Removes an optional closing `#` sequence, as in `# Title #`.
-fn strip_closing_hashes(heading: &str) -> &str {
-    let without_hashes = heading.trim_end_matches('#');
-    if without_hashes.len() == heading.len() {
-        return heading;
-    }
-    if without_hashes.is_empty() || without_hashes.ends_with([' ', '\t']) {
-        without_hashes.trim_end()
-    } else {
-        heading
-    }
-}
-
 /// Builds the published URL, percent-encoding every byte outside `[A-Za-z0-9/_-]` of the draft id.
 fn published_url(url_prefix: &str, draft_id: &str) -> Result<String> {
     let mut url = String::from(url_prefix);
@@ -529,28 +436,6 @@ fn validate_absolute_url(url: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks an idempotency block against the event id that was sent and classifies the write.
-fn check_idempotency(
-    idempotency: &Idempotency,
-    event_id: &str,
-    request_label: &str,
-) -> Result<WriteOutcome> {
-    ensure!(
-        idempotency.event_id.as_deref() == Some(event_id),
-        "{request_label}: response idempotency.event_id is {:?}, expected the event id sent, {event_id:?}",
-        idempotency.event_id
-    );
-    match (idempotency.reason.as_str(), idempotency.duplicate) {
-        ("accepted", false) => Ok(WriteOutcome::Accepted),
-        ("duplicate_event_id", true) => Ok(WriteOutcome::Replayed),
-        (reason, duplicate) => bail!(
-            "{request_label}: response idempotency has reason {reason:?} with duplicate={duplicate}, \
-             expected \"accepted\" with false or \"duplicate_event_id\" with true"
-        ),
-    }
-}
-
-/// Fails when a response field differs from the value the contract requires.
 fn expect_field(request_label: &str, field: &str, actual: &str, expected: &str) -> Result<()> {
     ensure!(
         actual == expected,
@@ -620,7 +505,7 @@ async fn mark_note(
         prepared_content,
     )?;
     expect_field(&label, "status", &marked.status, "queued_for_gom")?;
-    check_idempotency(&marked.idempotency, &event_id, &label)
+    classify_write(&marked.idempotency, &event_id, &label)
 }
 
 async fn export_note(
@@ -638,7 +523,7 @@ async fn export_note(
     expect_field(&label, "format", &exported.format, "markdown")?;
     expect_field(&label, "status", &exported.status, "export_ready")?;
     expect_field(&label, "artifact", &exported.artifact, prepared_content)?;
-    check_idempotency(&exported.idempotency, &event_id, &label)
+    classify_write(&exported.idempotency, &event_id, &label)
 }
 
 async fn confirm_note(
@@ -657,7 +542,7 @@ async fn confirm_note(
     expect_field(&label, "title", &confirmed.title, &note.title)?;
     expect_field(&label, "published_url", &confirmed.published_url, &url)?;
     expect_field(&label, "status", &confirmed.status, "published")?;
-    check_idempotency(&confirmed.idempotency, &event_id, &label)
+    classify_write(&confirmed.idempotency, &event_id, &label)
 }
 
 /// Runs the five publish steps for one note and prints one progress line.
@@ -933,8 +818,7 @@ async fn main() -> ExitCode {
     ExitCode::FAILURE
 }
 
-// Run with `cargo test --example publish_notes`; plain `cargo test` builds examples but does not
-// run their tests.
+// Run with `cargo test --example publish_notes`, or with the rest of the suite by `cargo test`.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -979,50 +863,5 @@ mod tests {
     fn published_url_rejects_relative_prefix() {
         assert!(published_url("notes/", "a").is_err());
         assert!(published_url("ftp://host/", "a").is_err());
-    }
-
-    #[test]
-    fn blank_check_matches_daemon_whitespace() {
-        assert_eq!(trim_whitespace("\u{1c} \n\u{3000}"), "");
-        assert_eq!(trim_whitespace(" a \u{1f}"), "a");
-    }
-
-    #[test]
-    fn base_url_must_be_loopback() {
-        assert!(DaemonClient::new("http://127.0.0.1:8000").is_ok());
-        assert!(DaemonClient::new("http://localhost:8000/").is_ok());
-        assert!(DaemonClient::new("http://[::1]:8000").is_ok());
-        assert!(DaemonClient::new("http://10.0.0.1:8000").is_err());
-        assert!(DaemonClient::new("https://127.0.0.1:8000").is_err());
-    }
-
-    #[test]
-    fn idempotency_reason_classifies_write() {
-        let accepted = Idempotency {
-            event_id: Some("mark:a.md:0123".to_owned()),
-            duplicate: false,
-            reason: "accepted".to_owned(),
-        };
-        let replayed = Idempotency {
-            duplicate: true,
-            reason: "duplicate_event_id".to_owned(),
-            ..accepted.clone()
-        };
-        let inconsistent = Idempotency {
-            duplicate: true,
-            reason: "accepted".to_owned(),
-            ..accepted.clone()
-        };
-        let event_id = "mark:a.md:0123";
-        assert_eq!(
-            check_idempotency(&accepted, event_id, "test").unwrap(),
-            WriteOutcome::Accepted
-        );
-        assert_eq!(
-            check_idempotency(&replayed, event_id, "test").unwrap(),
-            WriteOutcome::Replayed
-        );
-        assert!(check_idempotency(&inconsistent, event_id, "test").is_err());
-        assert!(check_idempotency(&accepted, "mark:b.md:0123", "test").is_err());
     }
 }

@@ -1,33 +1,12 @@
 //! HTTP client for the mind-lite daemon and the response types that the steps decode.
 
-use std::net::IpAddr;
-use std::time::Duration;
-
 use anyhow::{Context, Result, bail, ensure};
-use reqwest::{Client, Method, StatusCode, Url};
+use reqwest::{Client, Method, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Maximum number of response-body characters quoted in an error message.
-const BODY_EXCERPT_CHARS: usize = 500;
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct ApiError {
-    pub(crate) error: String,
-    pub(crate) code: String,
-    #[serde(default)]
-    pub(crate) field: Option<String>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub(crate) struct Idempotency {
-    pub(crate) event_id: Option<String>,
-    pub(crate) duplicate: bool,
-    pub(crate) reason: String,
-}
+use crate::support::{ApiError, excerpt, loopback_client};
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub(crate) struct Profile {
@@ -153,39 +132,8 @@ pub(crate) struct DaemonClient {
 
 impl DaemonClient {
     pub(crate) fn new(base_url: &str) -> Result<Self> {
-        let parsed = Url::parse(base_url).with_context(|| {
-            format!("invalid --base-url {base_url:?}: expected e.g. http://127.0.0.1:8000")
-        })?;
-        ensure!(
-            parsed.scheme() == "http",
-            "invalid --base-url {base_url:?}: the daemon serves plain http on loopback, use an http:// URL"
-        );
-        let host_is_loopback = match parsed.host_str() {
-            Some("localhost") => true,
-            Some(host) => host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback()),
-            None => false,
-        };
-        ensure!(
-            host_is_loopback,
-            "invalid --base-url {base_url:?}: the host must be a loopback address such as 127.0.0.1"
-        );
-
-        // Without a proxy and without redirects, every request stays on the loopback
-        // address, even when *_PROXY variables are set or a response redirects elsewhere.
-        let http = Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .context("failed to build the HTTP client")?;
-        Ok(Self {
-            http,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-        })
+        let (http, base_url) = loopback_client(base_url)?;
+        Ok(Self { http, base_url })
     }
 
     /// Sends one request and returns the status and body text, whatever the status.
@@ -299,40 +247,4 @@ pub(crate) fn decode<T: DeserializeOwned>(value: Value, label: &str) -> Result<T
             excerpt(&text)
         )
     })
-}
-
-pub(crate) fn excerpt(text: &str) -> String {
-    let mut chars = text.chars();
-    let head: String = chars.by_ref().take(BODY_EXCERPT_CHARS).collect();
-    if chars.next().is_some() {
-        format!("{head:?}... (truncated)")
-    } else {
-        format!("{head:?}")
-    }
-}
-
-// Run with `cargo test --example onboard_notes`.
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base_url_must_be_loopback() {
-        assert!(
-            DaemonClient::new("http://127.0.0.1:8000").is_ok(),
-            "IPv4 loopback"
-        );
-        assert!(
-            DaemonClient::new("http://[::1]:8000").is_ok(),
-            "IPv6 loopback"
-        );
-        assert!(
-            DaemonClient::new("http://10.0.0.1:8000").is_err(),
-            "private address"
-        );
-        assert!(
-            DaemonClient::new("https://127.0.0.1:8000").is_err(),
-            "https"
-        );
-    }
 }

@@ -19,6 +19,8 @@ mod client;
 mod notes;
 mod replay;
 mod steps;
+#[path = "../support/mod.rs"]
+mod support;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -31,10 +33,10 @@ use serde_json::{Map, Value, json};
 
 use crate::client::DaemonClient;
 use crate::notes::{FrontMatterStatus, Note, find_note_paths, load_note};
-use crate::replay::WriteOutcome;
 use crate::steps::{
     RunReport, ask_note, classify_notes, link_note, local_profile, plan_links, run_onboarding,
 };
+use crate::support::WriteOutcome;
 
 #[derive(Parser, Debug)]
 #[command(

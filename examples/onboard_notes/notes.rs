@@ -11,6 +11,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use walkdir::WalkDir;
 
+use crate::support::{strip_closing_hashes, trim_whitespace};
+
 /// Number of hex digits of the content hash that go into each event id.
 const EVENT_HASH_HEX_LEN: usize = 16;
 
@@ -113,12 +115,6 @@ fn json_type_name(value: &Value) -> &'static str {
     }
 }
 
-/// Trims whitespace as the daemon does: Unicode `White_Space` plus the separators
-/// U+001C..U+001F. Values the client expects to be echoed are trimmed with it.
-pub(crate) fn trim_whitespace(text: &str) -> &str {
-    text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
-}
-
 /// Tracks fenced code blocks (```` ``` ```` or `~~~`) line by line.
 #[derive(Default)]
 struct FenceTracker {
@@ -175,19 +171,6 @@ fn first_heading(body: &str) -> Option<String> {
         }
     }
     None
-}
-
-/// Removes an optional closing `#` sequence, as in `# Title #`.
-fn strip_closing_hashes(heading: &str) -> &str {
-    let without_hashes = heading.trim_end_matches('#');
-    if without_hashes.len() == heading.len() {
-        return heading;
-    }
-    if without_hashes.is_empty() || without_hashes.ends_with([' ', '\t']) {
-        without_hashes.trim_end()
-    } else {
-        heading
-    }
 }
 
 /// Picks the note title: the first `# ` heading of the body, else the front-matter

@@ -1,43 +1,12 @@
 //! Idempotent writes, each sent with its event id and again without one, and the comparison
 //! of the two responses.
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::client::{DaemonClient, Idempotency, decode, excerpt};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum WriteOutcome {
-    Accepted,
-    Replayed,
-}
-
-impl WriteOutcome {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            WriteOutcome::Accepted => "accepted",
-            WriteOutcome::Replayed => "replayed",
-        }
-    }
-}
-
-/// Checks an idempotency object against the event id that was sent and classifies the write.
-fn classify_write(idempotency: &Idempotency, event_id: &str, label: &str) -> Result<WriteOutcome> {
-    ensure!(
-        idempotency.event_id.as_deref() == Some(event_id),
-        "{label}: response idempotency.event_id is {:?}, expected the event id sent, {event_id:?}",
-        idempotency.event_id
-    );
-    match (idempotency.reason.as_str(), idempotency.duplicate) {
-        ("accepted", false) => Ok(WriteOutcome::Accepted),
-        ("duplicate_event_id", true) => Ok(WriteOutcome::Replayed),
-        (reason, duplicate) => bail!(
-            "{label}: response idempotency has reason {reason:?} with duplicate={duplicate}, \
-             expected \"accepted\" with false or \"duplicate_event_id\" with true"
-        ),
-    }
-}
+use crate::client::{DaemonClient, decode};
+use crate::support::{Idempotency, WriteOutcome, classify_write, excerpt};
 
 /// Removes the `idempotency` object from a response body and returns it.
 fn take_idempotency(body: &mut Value, label: &str) -> Result<Idempotency> {

@@ -13,8 +13,9 @@ use crate::client::{
     DaemonClient, Profile, ProposalList, ProposeLinksResponse, RollbackResponse, RunList,
     RunRecord, decode,
 };
-use crate::notes::{Note, link_graph, mutual_pairs, trim_whitespace};
+use crate::notes::{Note, link_graph, mutual_pairs};
 use crate::replay::{IdempotentReply, send_idempotent};
+use crate::support::trim_whitespace;
 
 /// Notes per `POST /organize/classify` request. 50 short titles stay far below the
 /// daemon's default body limit of 1 MiB.
