@@ -69,7 +69,7 @@ pub struct Answer {
     pub confidence: f64,
 }
 
-/// Which provider answers.
+/// The provider chosen for the answer.
 #[derive(Object, Debug, Clone)]
 pub struct ProviderTrace {
     /// Always `local`.
@@ -130,8 +130,8 @@ impl AskApi {
     #[oai(path = "/ask", method = "post", operation_id = "ask")]
     async fn ask(&self, body: JsonBody<AskRequest>) -> Result<Json<AskResponse>, RequestError> {
         let request = body.object;
-        // v1 reports a bad query before a bad event id; a replay needs only a
-        // valid event id (D4).
+        // As in v1, a bad query is reported before a bad event id, but a
+        // replay needs only a valid event id.
         let event_id = optional_event_id(&request)
             .map_err(|error| required_text(&request, "query").err().unwrap_or(error))?;
         // Without an event id there is nothing to record, so the answer is

@@ -49,7 +49,7 @@ pub struct LinkSuggestion {
     pub target_note_id: String,
     /// 0.88, 0.82 or 0.61, from keywords in the candidate's title.
     pub confidence: f64,
-    /// Why the link is suggested.
+    /// Reason the link is suggested.
     pub reason: LinkReason,
 }
 
@@ -75,7 +75,7 @@ pub struct LinkToApply {
 /// Body of `POST /links/apply`.
 #[derive(Object, Debug)]
 pub struct ApplyLinksRequest {
-    /// The note that holds the links; must not be blank.
+    /// The note that contains the links; must not be blank.
     pub source_note_id: String,
     /// Optional idempotency key; `null` means none. A retry with the same key
     /// returns the first response, whatever else the retry contains.
@@ -180,8 +180,8 @@ impl LinksApi {
         body: JsonBody<ApplyLinksRequest>,
     ) -> Result<Json<ApplyLinksResponse>, RequestError> {
         let request = body.object;
-        // v1 reports a bad source note id before a bad event id; a replay needs
-        // only a valid event id (D4).
+        // As in v1, a bad source note id is reported before a bad event id,
+        // but a replay needs only a valid event id.
         let event_id = optional_event_id(&request).map_err(|error| {
             required_text(&request, "source_note_id")
                 .err()

@@ -73,7 +73,7 @@ pub struct ProposeStructureRequest {
     pub notes: Vec<NoteInFolder>,
 }
 
-/// Why a folder is proposed.
+/// Reason a folder is proposed.
 #[derive(poem_openapi::Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "snake_case")]
 pub enum StructureReason {

@@ -20,7 +20,7 @@ pub struct AnalyzeFolderRequest {
     pub folder_path: String,
 }
 
-/// What a folder analysis found.
+/// Profile of an analysed folder.
 #[derive(Object, Debug)]
 pub struct FolderProfileBody {
     /// Files below the folder whose extension is `.md` or `.markdown` in any

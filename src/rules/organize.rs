@@ -10,7 +10,7 @@ use poem_openapi::Enum;
 // Action tiering (4.3)
 // ---------------------------------------------------------------------------
 
-/// How risky a proposed change is.
+/// Risk level of a proposed change.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "snake_case")]
 pub enum RiskTier {
@@ -35,7 +35,7 @@ impl RiskTier {
     }
 }
 
-/// How a proposed change may be carried out.
+/// Mode in which a proposed change may be carried out.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "snake_case")]
 pub enum ActionMode {
@@ -71,7 +71,7 @@ pub const ACTION_TIERS: [(RiskTier, Option<(f64, ActionMode)>); 3] = [
     (RiskTier::Low, Some((0.80, ActionMode::Auto))),
 ];
 
-/// Why action tiering refused its input.
+/// Reason action tiering rejected its input.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TieringError {
     #[error("confidence must be between 0.0 and 1.0")]
@@ -164,7 +164,7 @@ pub fn proposed_folder<'a>(title: &str, current_folder: &'a str) -> &'a str {
 // Link suggestions (4.10)
 // ---------------------------------------------------------------------------
 
-/// Why a link is suggested.
+/// Reason a link is suggested.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "snake_case")]
 pub enum LinkReason {

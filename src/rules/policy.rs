@@ -10,7 +10,7 @@ use crate::fields::{JsonObject, trim};
 // Sensitivity gate (4.7)
 // ---------------------------------------------------------------------------
 
-/// Why the sensitivity gate refused a note, in rule order.
+/// Reason the sensitivity gate rejected a note, in rule order.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "snake_case")]
 pub enum SensitivityReason {
@@ -42,7 +42,7 @@ pub const SECRET_PATTERNS: [&str; 2] = [r"\bOPENAI_API_KEY\b", r"\bsk-[A-Za-z0-9
 const API_KEY_VARIABLE: &str = "OPENAI_API_KEY";
 /// The prefix of the second secret pattern.
 const API_KEY_PREFIX: &str = "sk-";
-/// The fewest key characters after the prefix.
+/// Minimum number of key characters after the prefix.
 const API_KEY_MIN_CHARS: usize = 8;
 
 /// The note fields that the sensitivity gate reads.
@@ -54,7 +54,7 @@ pub struct NoteFields<'a> {
     pub content: &'a str,
 }
 
-/// Applies the four rules in order and returns the reasons that fired; the
+/// Applies the four rules in order and returns the reasons that fired. The
 /// note may go to a cloud provider exactly when the list is empty.
 pub fn sensitivity_reasons(note: NoteFields<'_>) -> Vec<SensitivityReason> {
     let mut reasons = Vec::new();
@@ -194,7 +194,7 @@ pub const BUDGET_THRESHOLDS: [(f64, BudgetStatus); 3] = [
     (0.7, BudgetStatus::Warn70),
 ];
 
-/// Why the budget rule cannot be evaluated.
+/// Reason the budget rule cannot be evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BudgetError {
     #[error("monthly_spend must be >= 0")]
@@ -224,7 +224,7 @@ pub fn budget(monthly_spend: f64, monthly_cap: f64) -> Result<Budget, BudgetErro
     })
 }
 
-/// The budget at v1's fixed spend and cap: always `normal`.
+/// Returns the budget at v1's fixed spend and cap, which is always `normal`.
 pub fn current_budget() -> Budget {
     budget(MONTHLY_SPEND, MONTHLY_CAP).expect("the fixed spend and cap are valid")
 }
@@ -240,7 +240,7 @@ pub const CLOUD_PROVIDER: &str = "openai";
 /// A local confidence strictly below this falls back to the cloud.
 pub const LOCAL_CONFIDENCE_THRESHOLD: f64 = 0.70;
 
-/// Why routing picked its provider.
+/// Reason routing picked its provider.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "snake_case")]
 pub enum RoutingReason {
@@ -287,8 +287,8 @@ pub const FALLBACK_TRIGGERS: [(RoutingReason, TriggerCondition); 3] = [
     }),
 ];
 
-/// Picks the provider: the first trigger that fires falls back to the cloud
-/// when it is allowed, and stays local as `cloud_blocked` when it is not; no
+/// Picks the provider. The first trigger that fires falls back to the cloud
+/// when it is allowed, and stays local as `cloud_blocked` when it is not. No
 /// trigger means `local_success`.
 pub fn route(input: RoutingInput) -> Route {
     let trigger = FALLBACK_TRIGGERS
@@ -322,7 +322,7 @@ pub const FALLBACK_PREVIEWS: [(RoutingReason, f64, bool, bool); 3] = [
     (RoutingReason::LowConfidence, 0.60, false, false),
 ];
 
-/// The provider that each fallback trigger would route to.
+/// Returns the provider that each fallback trigger would route to.
 pub fn fallback_preview(cloud_allowed: bool) -> [(RoutingReason, &'static str); 3] {
     FALLBACK_PREVIEWS.map(|(trigger, confidence, timed_out, grounding_failed)| {
         let picked = route(RoutingInput {

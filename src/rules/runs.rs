@@ -64,7 +64,7 @@ impl RunState {
     }
 }
 
-/// Where a proposal stands.
+/// Status of a proposal.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "snake_case")]
 pub enum ProposalStatus {
@@ -103,7 +103,7 @@ pub struct InitialProposal {
 }
 
 impl InitialProposal {
-    /// The action mode from the tiering rule (4.3).
+    /// Returns the action mode from the tiering rule (4.3).
     pub fn action_mode(&self) -> ActionMode {
         action_mode(self.risk_tier, self.confidence)
             .expect("initial proposal confidences are within [0, 1]")
@@ -173,7 +173,7 @@ enum LinkState {
     Outside,
     /// The last byte was a `[` that may start a link.
     AfterOpenBracket,
-    /// Inside `[[`; `has_text` tells whether any link text was seen.
+    /// Inside `[[`, with `has_text` set once any link text was seen.
     Inside { has_text: bool },
     /// After `[[text]`, expecting the second `]`.
     Closing,
@@ -235,14 +235,14 @@ pub fn folder_profile(links_per_note: &[usize]) -> FolderProfile {
 // Rollback validation (4.13, with decision D10)
 // ---------------------------------------------------------------------------
 
-/// A snapshot of a run as rollback validation sees it.
+/// A snapshot of a run, with the fields that rollback validation reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotState {
     pub snapshot_id: String,
     pub rolled_back: bool,
 }
 
-/// Why a rollback is refused.
+/// Reason a rollback is rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RollbackRefusal {
     /// The run has no snapshot with that id (ids of other runs do not count).
@@ -251,14 +251,14 @@ pub enum RollbackRefusal {
     /// The snapshot exists but a newer one was taken after it.
     #[error("not_latest_snapshot")]
     NotLatestSnapshot,
-    /// The newest snapshot was rolled back before; v1 repeated the rollback
-    /// with 200 (D10).
+    /// The newest snapshot was rolled back before. v1 repeated the rollback
+    /// and answered 200.
     #[error("snapshot {0} is already rolled back")]
     AlreadyRolledBack(String),
 }
 
 impl RollbackRefusal {
-    /// The machine-readable error code.
+    /// Returns the machine-readable error code.
     pub fn code(&self) -> &'static str {
         match self {
             Self::SnapshotNotFound => "snapshot_not_found",

@@ -1,12 +1,12 @@
 //! Read-only folder analysis: finds the notes below a folder and counts their
-//! wiki-links (spec 4.4, with decision D40).
+//! wiki-links with v1's rule.
 //!
-//! Unlike v1, the scan skips hidden entries (names starting with `.`), decodes
-//! invalid UTF-8 lossily with a warning, never reads a file outside the folder
-//! (through a symbolic link or a folder swapped during the scan), and, with a
-//! vault root configured, rejects folders outside it. It opens files for
-//! reading only, without blocking on FIFOs or devices, and reads each note in
-//! chunks, so a note of any size takes constant memory.
+//! Unlike v1, the scan skips hidden entries (names starting with `.`) and
+//! decodes invalid UTF-8 lossily with a warning. It never reads a file outside
+//! the folder, whether through a symbolic link or a folder swapped during the
+//! scan. With a vault root configured, it rejects folders outside that root.
+//! It opens files for reading only, without blocking on FIFOs or devices, and
+//! reads each note in chunks, so a note of any size takes constant memory.
 
 use std::{
     fs::{self, File},
@@ -254,9 +254,9 @@ fn open_regular_file(path: &Path) -> Result<Option<File>, AppError> {
     }
 }
 
-/// Returns the path of an open file as the kernel resolved it, where the
-/// platform reports it (Linux); elsewhere the caller's checks on the path
-/// before opening are all there is.
+/// Returns the path of an open file as the kernel resolved it, read from
+/// `/proc` on Linux. Elsewhere, or without `/proc`, it returns `None`, and
+/// only the checks made on the path before opening apply.
 fn opened_path(file: &File) -> Option<PathBuf> {
     #[cfg(target_os = "linux")]
     {
