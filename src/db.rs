@@ -7,6 +7,8 @@
 use std::{str::FromStr, time::Duration};
 
 use anyhow::Context;
+
+use crate::error::is_contention;
 use sqlx::{
     SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
@@ -36,26 +38,62 @@ pub struct Database {
     pub url: String,
 }
 
-/// How often startup tries to apply migrations before giving up.
-const MIGRATION_ATTEMPTS: u32 = 5;
+/// How often startup tries to open the database or apply migrations before
+/// giving up.
+const STARTUP_ATTEMPTS: u32 = 5;
 
-/// Applies pending migrations. sqlx's SQLite migrator takes no lock, so when
-/// two daemons first start on a new file at the same moment, one of them fails
-/// with "table already exists" and its transaction rolls back. A retry then
-/// finds the migrations applied by the other daemon.
-async fn migrate(writer: &SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {
+/// Runs one startup step, retrying it while `retryable` accepts its error.
+///
+/// Two daemons that first start on a new file at the same moment collide
+/// twice. Switching the file to WAL needs an exclusive lock, and SQLite can
+/// report `database is locked` for it at once instead of waiting. sqlx's
+/// SQLite migrator takes no lock, so one of them also fails with "table
+/// already exists". A later attempt finds the file switched and migrated.
+async fn retry_startup_step<T, E, F, Fut>(
+    step: &str,
+    retryable: impl Fn(&E) -> bool,
+    mut run: F,
+) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
     let mut attempt = 1;
     loop {
-        match sqlx::migrate!("./migrations").run(writer).await {
-            Ok(()) => return Ok(()),
-            Err(error) if attempt < MIGRATION_ATTEMPTS => {
-                tracing::warn!(attempt, %error, "migration failed, retrying");
+        match run().await {
+            Ok(value) => return Ok(value),
+            Err(error) if attempt < STARTUP_ATTEMPTS && retryable(&error) => {
+                tracing::warn!(step, attempt, %error, "startup step failed, retrying");
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
                 attempt += 1;
             }
             Err(error) => return Err(error),
         }
     }
+}
+
+/// Opens a pool, retrying while another process holds a lock on the file.
+async fn open_pool(
+    step: &str,
+    pool_options: SqlitePoolOptions,
+    options: SqliteConnectOptions,
+) -> Result<SqlitePool, sqlx::Error> {
+    retry_startup_step(step, is_contention, || {
+        pool_options.clone().connect_with(options.clone())
+    })
+    .await
+}
+
+/// Applies pending migrations, retrying after any failure (see
+/// [`retry_startup_step`]).
+async fn migrate(writer: &SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {
+    retry_startup_step(
+        "migrate",
+        |_| true,
+        || sqlx::migrate!("./migrations").run(writer),
+    )
+    .await
 }
 
 impl Database {
@@ -76,10 +114,10 @@ impl Database {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
 
-        let writer = SqlitePoolOptions::new()
+        let writer_options = SqlitePoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options.clone())
+            .acquire_timeout(ACQUIRE_TIMEOUT);
+        let writer = open_pool("open the writer", writer_options, options.clone())
             .await
             .with_context(|| format!("failed to open database {url}"))?;
 
@@ -87,10 +125,10 @@ impl Database {
             .await
             .with_context(|| format!("failed to migrate database {url}"))?;
 
-        let reader = SqlitePoolOptions::new()
+        let reader_options = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options.read_only(true))
+            .acquire_timeout(ACQUIRE_TIMEOUT);
+        let reader = open_pool("open the readers", reader_options, options.read_only(true))
             .await
             .with_context(|| format!("failed to open database {url} for reading"))?;
 

@@ -252,6 +252,12 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
+/// Returns whether a database error is contention that passes by itself: a
+/// busy or locked database, or no free pooled connection in time.
+pub(crate) fn is_contention(error: &sqlx::Error) -> bool {
+    matches!(storage_condition(error), Some(StorageCondition::Busy))
+}
+
 enum StorageCondition {
     /// Contention that passes by itself.
     Busy,

@@ -15,7 +15,7 @@ async fn concurrent_first_starts_all_migrate() {
     let dir = TestDir::new();
     let url = dir.database_url();
 
-    let starts: Vec<_> = (0..6)
+    let starts: Vec<_> = (0..12)
         .map(|_| {
             let url = url.clone();
             tokio::spawn(async move { Database::connect(&url).await })
